@@ -1,0 +1,80 @@
+"""numgrad: PyTorch's autograd API with Numba-compiled, fused kernels."""
+from . import dtypes as _dtypes
+from .tensor import Tensor, Size  # noqa: F401
+from . import ops as _ops  # registers the op table
+from ._tensor_methods import install as _install
+from .backends import device  # noqa: F401
+from .dtypes import (bool_ as bool, uint8, int8, int16, int32,  # noqa: F401
+                     int64, float16, float32, float64, dtype,
+                     get_default_dtype, set_default_dtype, promote_types,
+                     result_type)
+from .creation import (tensor, as_tensor, from_numpy, zeros, ones,  # noqa
+                       empty, full, zeros_like, ones_like, empty_like,
+                       full_like, rand, randn, randint, rand_like,
+                       randn_like, randint_like, randperm, arange, linspace,
+                       logspace, eye, normal, nonzero, tril, triu)
+from .random import manual_seed, seed, initial_seed  # noqa: F401
+from .random import get_rng_state, set_rng_state  # noqa: F401
+from .autograd import (no_grad, enable_grad, set_grad_enabled,  # noqa
+                       inference_mode)
+from .autograd.grad_mode import (is_grad_enabled,  # noqa: F401
+                                 is_inference_mode_enabled)
+from .ops.pointwise import (mul, pow, neg, abs, sign, reciprocal,  # noqa
+                            exp, log, log1p, expm1, sqrt, rsqrt, sin, cos,
+                            tan, tanh, sigmoid, erf, relu, maximum, minimum,
+                            floor, ceil, trunc, eq, ne, lt, le, gt, ge,
+                            isnan, logical_and, logical_or, logical_not,
+                            logical_xor, clamp_min, clamp_max)
+from .ops.arith import (add, sub, div, true_divide, floor_divide,  # noqa
+                        remainder, clamp, clip, square, where, lerp,
+                        addcmul, addcdiv, log2, log10, exp2, isinf,
+                        isfinite, rsub)
+from .ops.reduce import (sum, mean, prod, max, min, amax, amin,  # noqa
+                         argmax, argmin, var, std, var_mean, std_mean, norm,
+                         logsumexp, all, any, count_nonzero)
+from .ops.softmax import softmax, log_softmax  # noqa: F401
+from .ops.shape import (reshape, flatten, unflatten, squeeze,  # noqa
+                        unsqueeze, transpose, t, permute, cat, stack, split,
+                        chunk, unbind, flip, narrow, select, clone)
+from .ops.shape import cat as concat, cat as concatenate  # noqa: F401
+from .ops.shape import transpose as swapaxes  # noqa: F401
+from .ops.index import gather, index_select, take_along_dim  # noqa
+from .ops.index import masked_fill  # noqa: F401
+from .ops.linalg import matmul, mm, bmm, mv, dot, outer, addmm  # noqa
+from . import autograd, cuda  # noqa: F401
+from .serialization import load, save  # noqa: F401
+
+_install()
+
+multiply, subtract, divide, negative = mul, sub, div, neg
+half, double, short, long = float16, float64, int16, int64
+float = float32
+int = int32
+sub_ = None
+del sub_
+__version__ = "0.1.0"
+
+
+def is_tensor(obj):
+    return isinstance(obj, Tensor)
+
+
+def numel(input):
+    return input.numel()
+
+
+def is_floating_point(input):
+    return input.dtype.is_floating_point
+
+
+def broadcast_shapes(*shapes):
+    from .ops.apply import broadcast_shapes as _bs
+    return Size(_bs(*[tuple(s) for s in shapes]))
+
+
+def broadcast_to(input, size):
+    return input.expand(size)
+
+
+def detach(input):
+    return input.detach()

@@ -1,0 +1,286 @@
+"""Factories: tensor, as_tensor, from_numpy, zeros, ones, full, empty,
+arange, linspace, eye, rand, randn, randint and their *_like twins."""
+import numpy as np
+
+from . import dtypes
+from .backends import resolve
+from .random import generator
+from .tensor import Tensor
+
+
+def _infer_dtype(data):
+    if isinstance(data, Tensor):
+        return data.dtype
+    if isinstance(data, np.ndarray):
+        return dtypes.from_numpy_dtype(data.dtype)
+    arr = np.asarray(data)
+    if arr.dtype.kind == "f":
+        return dtypes.get_default_dtype()
+    if arr.dtype.kind in "iu":
+        return dtypes.int64
+    if arr.dtype.kind == "b":
+        return dtypes.bool_
+    if arr.dtype == object:
+        flat = [x for x in _flatten(data)]
+        if any(isinstance(x, Tensor) and x.dtype.is_floating_point
+               or isinstance(x, float) for x in flat):
+            return dtypes.get_default_dtype()
+        return dtypes.int64
+    raise TypeError(f"Could not infer dtype of {type(data).__name__}")
+
+
+def _flatten(data):
+    if isinstance(data, (list, tuple)):
+        for x in data:
+            yield from _flatten(x)
+    else:
+        yield data
+
+
+def _to_array(data, dtype):
+    dtype = dtypes.as_dtype(dtype)
+    if isinstance(data, Tensor):
+        arr = data._value()
+    elif isinstance(data, (list, tuple)) and any(
+            isinstance(x, Tensor) for x in _flatten(data)):
+        arr = np.array([x.item() if isinstance(x, Tensor) else x
+                        for x in _flatten(data)]).reshape(
+            np.asarray(_shape_of(data)))
+    else:
+        arr = np.asarray(data)
+    if arr.dtype == object:
+        raise TypeError(f"can't convert {type(data).__name__} to a tensor: "
+                        "ragged nested sequences are not supported")
+    return np.array(arr, dtype=dtype.np, copy=True, order="C")
+
+
+def _shape_of(data):
+    shape = []
+    while isinstance(data, (list, tuple)):
+        shape.append(len(data))
+        data = data[0] if data else None
+    return shape
+
+
+def tensor(data, dtype=None, device=None, requires_grad=False,
+           pin_memory=False):
+    resolve(device)
+    dtype = dtypes.as_dtype(dtype) or _infer_dtype(data)
+    t = Tensor._make(_to_array(data, dtype))
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def as_tensor(data, dtype=None, device=None):
+    resolve(device)
+    dtype = dtypes.as_dtype(dtype)
+    if isinstance(data, Tensor):
+        return data if dtype in (None, data.dtype) else data.to(dtype)
+    if isinstance(data, np.ndarray) and (dtype is None
+                                         or dtype.np == data.dtype):
+        return from_numpy(data)
+    return tensor(data, dtype=dtype)
+
+
+def from_numpy(array):
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
+    dtypes.from_numpy_dtype(array.dtype)
+    return Tensor._make(array)
+
+
+def _size(size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    for s in size:
+        if not isinstance(s, (int, np.integer)):
+            raise TypeError("size must be a tuple of ints, but got "
+                            f"{type(s).__name__}")
+        if s < 0:
+            raise RuntimeError("Trying to create tensor with negative "
+                               f"dimension {s}: {list(size)}")
+    return tuple(int(s) for s in size)
+
+
+def _finish(array, requires_grad, device=None):
+    resolve(device)
+    t = Tensor._make(array)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _float_dtype(dtype):
+    return dtypes.as_dtype(dtype) or dtypes.get_default_dtype()
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False, out=None):
+    return _finish(np.zeros(_size(size), _float_dtype(dtype).np),
+                   requires_grad, device)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False, out=None):
+    return _finish(np.ones(_size(size), _float_dtype(dtype).np),
+                   requires_grad, device)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False,
+          memory_format=None):
+    return _finish(np.empty(_size(size), _float_dtype(dtype).np),
+                   requires_grad, device)
+
+
+def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    if dtype is None:
+        dtype = (dtypes.bool_ if isinstance(fill_value, bool) else
+                 dtypes.int64 if isinstance(fill_value, int) else
+                 dtypes.get_default_dtype())
+    return _finish(np.full(_size((size,) if isinstance(size, int) else
+                                 (tuple(size),)), fill_value,
+                           dtypes.as_dtype(dtype).np), requires_grad, device)
+
+
+def _like(input, dtype):
+    return dtypes.as_dtype(dtype) or input.dtype
+
+
+def zeros_like(input, *, dtype=None, device=None, requires_grad=False,
+               memory_format=None):
+    return _finish(np.zeros(input._shape, _like(input, dtype).np),
+                   requires_grad)
+
+
+def ones_like(input, *, dtype=None, device=None, requires_grad=False,
+              memory_format=None):
+    return _finish(np.ones(input._shape, _like(input, dtype).np),
+                   requires_grad)
+
+
+def empty_like(input, *, dtype=None, device=None, requires_grad=False,
+               memory_format=None):
+    return _finish(np.empty(input._shape, _like(input, dtype).np),
+                   requires_grad)
+
+
+def full_like(input, fill_value, *, dtype=None, device=None,
+              requires_grad=False, memory_format=None):
+    return _finish(np.full(input._shape, fill_value, _like(input, dtype).np),
+                   requires_grad)
+
+
+def rand_like(input, *, dtype=None, device=None, requires_grad=False):
+    d = _like(input, dtype)
+    return _finish(generator().random(input._shape).astype(d.np),
+                   requires_grad)
+
+
+def randn_like(input, *, dtype=None, device=None, requires_grad=False):
+    d = _like(input, dtype)
+    return _finish(generator().standard_normal(input._shape).astype(d.np),
+                   requires_grad)
+
+
+def arange(start, end=None, step=1, *, dtype=None, device=None,
+           requires_grad=False):
+    if end is None:
+        start, end = 0, start
+    values = [start, end, step]
+    if dtype is None:
+        floating = any(isinstance(v, float) or (isinstance(v, Tensor)
+                       and v.dtype.is_floating_point) for v in values)
+        dtype = dtypes.get_default_dtype() if floating else dtypes.int64
+    dtype = dtypes.as_dtype(dtype)
+    if step == 0:
+        raise RuntimeError("step must be nonzero")
+    values = [v.item() if isinstance(v, Tensor) else v for v in values]
+    n = int(np.ceil((values[1] - values[0]) / values[2]))
+    array = (values[0] + np.arange(max(n, 0)) * values[2])
+    return _finish(array.astype(dtype.np), requires_grad, device)
+
+
+def linspace(start, end, steps, *, dtype=None, device=None,
+             requires_grad=False):
+    return _finish(np.linspace(start, end, steps).astype(
+        _float_dtype(dtype).np), requires_grad, device)
+
+
+def logspace(start, end, steps, base=10.0, *, dtype=None, device=None,
+             requires_grad=False):
+    return _finish(np.logspace(start, end, steps, base=base).astype(
+        _float_dtype(dtype).np), requires_grad, device)
+
+
+def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
+    return _finish(np.eye(n, m, dtype=_float_dtype(dtype).np),
+                   requires_grad, device)
+
+
+def rand(*size, dtype=None, device=None, requires_grad=False,
+         generator_=None):
+    d = _float_dtype(dtype)
+    return _finish(generator().random(_size(size)).astype(d.np),
+                   requires_grad, device)
+
+
+def randn(*size, dtype=None, device=None, requires_grad=False):
+    d = _float_dtype(dtype)
+    return _finish(generator().standard_normal(_size(size)).astype(d.np),
+                   requires_grad, device)
+
+
+def randint(low=0, high=None, size=None, *, dtype=None, device=None,
+            requires_grad=False):
+    if high is None:
+        low, high = 0, low
+    if size is None:
+        raise TypeError("randint() missing required argument 'size'")
+    d = dtypes.as_dtype(dtype) or dtypes.int64
+    return _finish(generator().integers(low, high, _size((size,) if
+                   isinstance(size, int) else (tuple(size),))).astype(d.np),
+                   requires_grad, device)
+
+
+def randint_like(input, low=0, high=None, *, dtype=None):
+    if high is None:
+        low, high = 0, low
+    return _finish(generator().integers(low, high, input._shape).astype(
+        _like(input, dtype).np), False)
+
+
+def randperm(n, *, dtype=None, device=None, requires_grad=False):
+    d = dtypes.as_dtype(dtype) or dtypes.int64
+    return _finish(generator().permutation(n).astype(d.np), requires_grad,
+                   device)
+
+
+def normal(mean, std, size=None):
+    if isinstance(mean, Tensor) or isinstance(std, Tensor):
+        shape = np.broadcast_shapes(getattr(mean, "_shape", ()),
+                                    getattr(std, "_shape", ()))
+        noise = Tensor._make(generator().standard_normal(shape).astype(
+            np.float32))
+        return mean + std * noise
+    return _finish(generator().normal(mean, std, _size(size)).astype(
+        np.float32), False)
+
+
+def nonzero(input, *, as_tuple=False):
+    idx = np.nonzero(input._value())
+    if as_tuple:
+        return tuple(Tensor._make(i.astype(np.int64)) for i in idx)
+    return Tensor._make(np.stack(idx, axis=1).astype(np.int64))
+
+
+def tril(input, diagonal=0):
+    mask = Tensor._make(np.tril(np.ones(input._shape[-2:], bool),
+                                diagonal))
+    from .ops.arith import where
+    return where(mask, input, 0)
+
+
+def triu(input, diagonal=0):
+    mask = Tensor._make(np.triu(np.ones(input._shape[-2:], bool),
+                                diagonal))
+    from .ops.arith import where
+    return where(mask, input, 0)

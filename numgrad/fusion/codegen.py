@@ -1,0 +1,164 @@
+"""Source generation for fused elementwise kernels.
+
+1. Each op's scalar formula is parsed once into an AST (``FormulaInliner``);
+   rendering substitutes argument names and types numeric literals with the
+   node's compute dtype, so float32 chains never widen to float64.
+2. ``kernel_source`` walks a ``Plan`` in topological order and emits one
+   assignment per node inside a single loop over the output.
+3. Two loop templates: *flat* (every array is the output's size and
+   contiguous, or a single element) which LLVM vectorises, and *nd* (arrays
+   passed as broadcast views, one nested loop per dimension).  Both come as
+   a serial and a ``prange`` variant in the same file."""
+import ast
+import inspect
+import textwrap
+
+
+class FormulaInliner:
+    def __init__(self, fn, arg_names):
+        source = textwrap.dedent(inspect.getsource(fn))
+        tree = ast.parse(source)
+        func = tree.body[0]
+        body = [s for s in func.body
+                if not (isinstance(s, ast.Expr)
+                        and isinstance(s.value, ast.Constant))]
+        if len(body) != 1 or not isinstance(body[0], ast.Return):
+            raise TypeError(f"formula {fn.__qualname__} must be a single "
+                            "return statement")
+        self.expr = body[0].value
+        self.arg_names = set(arg_names)
+        # Module-level numeric constants are inlined: generated files do
+        # not import the formula's module, and the source hash then
+        # tracks their values.
+        self.constants = {
+            name: value for name, value in fn.__globals__.items()
+            if isinstance(value, (int, float)) and not isinstance(value,
+                                                                  bool)}
+
+    def render(self, args, dtype_name):
+        tree = _Substitute(args, dtype_name, self.constants).visit(
+            _copy(self.expr))
+        return ast.unparse(tree)
+
+
+def _copy(node):
+    return ast.parse(ast.unparse(node), mode="eval").body
+
+
+class _Substitute(ast.NodeTransformer):
+    def __init__(self, args, dtype_name, constants):
+        self.args = args
+        self.dtype_name = dtype_name
+        self.constants = constants
+
+    def visit_Name(self, node):
+        if node.id in self.args:
+            return ast.parse(self.args[node.id], mode="eval").body
+        if node.id in self.constants:
+            return self.visit_Constant(ast.Constant(self.constants[node.id]))
+        return node
+
+    def visit_Constant(self, node):
+        value = node.value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return node
+        return ast.Call(func=ast.Name(id=self.dtype_name, ctx=ast.Load()),
+                        args=[node], keywords=[])
+
+
+HEADER = """\
+import numpy as np
+from numba import njit, prange
+from numgrad.ops import kernel_math as m
+bool_ = np.bool_
+float16, float32, float64 = np.float16, np.float32, np.float64
+int8, int16, int32, int64 = np.int8, np.int16, np.int32, np.int64
+uint8 = np.uint8
+"""
+
+_DECORATOR = ("@njit(cache=True, error_model='numpy', fastmath={{'contract'}}"
+              "{parallel})")
+
+
+def kernel_source(plan):
+    params = ([f"a{i}" for i in range(len(plan.arrays))]
+              + [f"s{i}" for i in range(len(plan.scalars))]
+              + [f"o{i}" for i in range(len(plan.outputs))])
+    lines = [HEADER]
+    for parallel in (False, True):
+        name = "kernel_par" if parallel else "kernel"
+        lines.append("")
+        lines.append(_DECORATOR.format(
+            parallel=", parallel=True" if parallel else ""))
+        lines.append(f"def {name}({', '.join(params)}):")
+        lines.extend(_body(plan, parallel))
+    return "\n".join(lines) + "\n"
+
+
+def _body(plan, parallel):
+    loop = "prange" if parallel else "range"
+    out = []
+    hoisted = []
+    if plan.flat:
+        index = "i"
+        for slot, a in enumerate(plan.arrays):
+            if a.size == 1:
+                hoisted.append(f"    x{slot} = a{slot}[0]")
+        out.append("    n = o0.size")
+        out.extend(hoisted)
+        out.append(f"    for i in {loop}(n):")
+        indent = "        "
+    else:
+        ndim = max(len(plan.shape), 1)
+        dims = ", ".join(f"d{k}" for k in range(ndim))
+        out.append(f"    {dims}, = o0.shape")
+        indent = "    "
+        for k in range(ndim):
+            rng = loop if k == 0 else "range"
+            out.append(f"{indent}for i{k} in {rng}(d{k}):")
+            indent += "    "
+        index = ", ".join(f"i{k}" for k in range(ndim))
+    for slot, a in enumerate(plan.arrays):
+        if not (plan.flat and a.size == 1):
+            out.append(f"{indent}x{slot} = a{slot}[{index}]")
+    for n, node in enumerate(plan.nodes):
+        compute = node.compute_dtype.name
+        args = {}
+        for name, arg in zip(node.spec.input_names, _refs(plan, node, n)):
+            args[name] = arg
+        expr = node.spec.inline(_cast_args(args, node, plan, n), compute)
+        out.append(f"{indent}t{n} = {_np_name(node.dtype.name)}({expr})")
+    for k, n in enumerate(plan.outputs):
+        out.append(f"{indent}o{k}[{index}] = t{n}")
+    return out
+
+
+def _np_name(dtype_name):
+    return "bool_" if dtype_name == "bool" else dtype_name
+
+
+def _refs(plan, node, n):
+    refs = plan.key[0][n][2]
+    return [f"{'x' if kind == 'a' else kind}{slot}" for kind, slot in refs]
+
+
+def _cast_args(args, node, plan, n):
+    """Cast each argument to the node's compute dtype where it differs."""
+    compute = node.compute_dtype.name
+    refs = plan.key[0][n][2]
+    result = {}
+    for (name, source), (kind, slot) in zip(args.items(), refs):
+        if kind == "t":
+            dtype = plan.nodes[slot].dtype.name
+        elif kind == "a":
+            dtype = _numpy_name(plan.arrays[slot].dtype)
+        else:
+            dtype = None
+        if dtype != compute and name not in node.spec.keep_dtype_inputs:
+            source = f"{_np_name(compute)}({source})"
+        result[name] = source
+    return result
+
+
+def _numpy_name(np_dtype):
+    return "bool" if np_dtype.kind == "b" else np_dtype.name

@@ -1,0 +1,138 @@
+"""Records elementwise ops as pending ``Expr`` values and runs each chain
+as one fused kernel at a flush point.
+
+A pointwise op on large tensors returns a *lazy* tensor holding an
+``Expr``; nothing runs until a value is needed (a structured op,
+``numpy()``, ``item()``, printing, leaving a grad-mode block) or the chain
+reaches ``MAX_DEPTH``.  At that point every other pending tensor of the
+same shape that shares inputs with it is computed by the same kernel
+(several outputs, inputs read once).  Intermediates that nobody holds are
+never written: backward formulas that need them reference their ``Expr``
+and recompute them inside the fused backward kernel.
+
+Small tensors run eagerly: fusion saves memory traffic, which they do not
+have, and every distinct chain costs a compile."""
+import os
+import weakref
+
+import numpy as np
+
+from .. import _config
+from ..tensor import Tensor
+from .chain import ArrayLeaf, Expr
+from .executor import run
+
+MAX_DEPTH = 48
+MIN_ELEMENTS = int(os.environ.get("NUMGRAD_FUSION_MIN_ELEMENTS", 4096))
+# Keyed by id: WeakSet would compare tensors with ==, which is elementwise.
+_pending = {}
+_live_exprs = weakref.WeakSet()
+
+
+def _track(tensor):
+    key = id(tensor)
+    _pending[key] = weakref.ref(tensor, lambda _, k=key: _pending.pop(k,
+                                                                      None))
+
+
+def _pending_tensors():
+    return [t for t in (r() for r in list(_pending.values()))
+            if t is not None]
+
+
+def set_fusion_enabled(enabled):
+    flush_all()
+    _config.fusion_enabled = bool(enabled)
+
+
+def is_fusion_enabled():
+    return _config.fusion_enabled
+
+
+def set_min_elements(count):
+    global MIN_ELEMENTS
+    MIN_ELEMENTS = int(count)
+
+
+def emit(expr):
+    if (not _config.fusion_enabled or expr.size < MIN_ELEMENTS
+            or expr.depth > MAX_DEPTH):
+        expr.value = run([expr])[0]
+        return Tensor._make(expr.value)
+    t = Tensor._make_lazy(expr)
+    _track(t)
+    _live_exprs.add(expr)
+    return t
+
+
+def materialize(tensor):
+    expr = tensor._expr
+    if expr.value is None:
+        group = [tensor] + _siblings(tensor)
+        exprs = [t._expr for t in group]
+        for e, array in zip(exprs, run(exprs)):
+            e.value = array
+        for t in group:
+            _settle(t)
+    else:
+        _settle(tensor)
+    return tensor._data
+
+
+def _settle(tensor):
+    tensor._data = tensor._expr.value
+    tensor._expr = None
+    _pending.pop(id(tensor), None)
+
+
+def _siblings(tensor):
+    """Pending tensors of the same shape that share an input or a node."""
+    shape = tensor._shape
+    candidates = [t for t in _pending_tensors()
+                  if t is not tensor and t._expr is not None
+                  and t._expr.value is None and t._shape == shape]
+    if not candidates:
+        return []
+    own = _reachable(tensor._expr)
+    return [t for t in candidates if _reachable(t._expr) & own]
+
+
+def _reachable(expr):
+    """ids of the Exprs and leaf arrays a DAG reads."""
+    seen = set()
+    stack = [expr]
+    while stack:
+        e = stack.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        for arg in e.args:
+            if isinstance(arg, Expr):
+                if arg.value is not None:
+                    seen.add(id(arg.value))
+                else:
+                    stack.append(arg)
+            elif isinstance(arg, ArrayLeaf):
+                seen.add(id(arg.array))
+    return seen
+
+
+def before_write(tensor):
+    """Run every pending expression that reads ``tensor``'s storage, so an
+    in-place write cannot change a value computed before it."""
+    if not _live_exprs:
+        return
+    target = tensor._value()
+    stale = [e for e in list(_live_exprs) if e.value is None
+             and any(isinstance(a, ArrayLeaf)
+                     and np.may_share_memory(a.array, target)
+                     for a in e.args)]
+    for e in stale:
+        if e.value is None:
+            e.value = run([e])[0]
+
+
+def flush_all():
+    for t in _pending_tensors():
+        if t._expr is not None:
+            materialize(t)

@@ -1,0 +1,252 @@
+"""Applying an op-table entry: dtype promotion, broadcasting, running the
+kernel (or recording it for fusion) and creating the autograd node.
+
+Everything is checked before anything is computed, so a failing op leaves
+its inputs, their ``.grad`` and the graph untouched."""
+import weakref
+
+from .. import dtypes
+from ..autograd import grad_mode
+from ..autograd.node import AccumulateGrad, Node, SavedTensor
+from ..fusion import recorder
+from ..fusion.chain import ArrayLeaf, Expr
+from ..tensor import Tensor
+
+
+# ---- shared helpers ---------------------------------------------------
+def edge(t):
+    """The (node, output_nr) through which gradient reaches ``t``."""
+    if t is None or not isinstance(t, Tensor) or not t._requires_grad:
+        return (None, 0)
+    if t.grad_fn is not None:
+        return (t.grad_fn, t._output_nr)
+    return (grad_accumulator(t), 0)
+
+
+def grad_accumulator(t):
+    ref = t._grad_accumulator
+    acc = ref() if ref is not None else None
+    if acc is None:
+        acc = AccumulateGrad(t)
+        t._grad_accumulator = weakref.ref(acc)
+    return acc
+
+
+def broadcast_shapes(*shapes):
+    ndim = max(len(s) for s in shapes)
+    result = []
+    for axis in range(-ndim, 0):
+        size = 1
+        for index, shape in enumerate(shapes):
+            if -axis > len(shape):
+                continue
+            d = shape[axis]
+            if d == 1 or d == size:
+                continue
+            if size == 1:
+                size = d
+                continue
+            first = next(i for i, s in enumerate(shapes)
+                         if -axis <= len(s) and s[axis] == size)
+            names = "abcdefgh"
+            raise RuntimeError(
+                f"The size of tensor {names[first]} ({size}) must match "
+                f"the size of tensor {names[index]} ({d}) at non-singleton "
+                f"dimension {axis + ndim}")
+        result.append(size)
+    return tuple(result)
+
+
+def _wants_grad(spec, tensors):
+    if not spec.differentiable or not grad_mode.state.enabled:
+        return False
+    for t in tensors:
+        if t is not None and t._requires_grad:
+            return True
+    return False
+
+
+# ---- pointwise --------------------------------------------------------
+def pointwise_dtypes(spec, operands):
+    rule = spec.dtypes
+    if rule == "where":
+        result = dtypes.result_type(*operands[1:])
+        return result, result
+    promoted = dtypes.result_type(*operands)
+    if rule == "same":
+        return promoted, promoted
+    if rule == "float":
+        if not promoted.is_floating_point:
+            promoted = dtypes.get_default_dtype()
+        return promoted, promoted
+    if rule == "bool":
+        return dtypes.bool_, promoted
+    if rule == "logical":
+        return dtypes.bool_, dtypes.bool_
+    if rule == "integral":
+        if promoted.is_floating_point:
+            raise RuntimeError(f"{spec.name} is not implemented for "
+                               f"floating point tensors ({promoted})")
+        return promoted, promoted
+    raise ValueError(f"unknown dtype rule {rule!r}")
+
+
+class PointwiseCtx:
+    __slots__ = ("needs_input_grad", "scalars")
+
+
+def apply_pointwise(spec, operands):
+    tensors = []
+    shapes = []
+    args = []
+    depth = 0
+    for x in operands:
+        if isinstance(x, Tensor):
+            tensors.append(x)
+            shapes.append(x._shape)
+            expr = x._expr
+            if expr is not None:
+                args.append(expr)
+                depth = max(depth, expr.depth)
+            else:
+                args.append(ArrayLeaf(x._data))
+        elif x is None:
+            raise TypeError(f"{spec.name}(): expected a Tensor or a number, "
+                            "got None")
+        else:
+            args.append(x)
+    if len(shapes) == 1:
+        shape = shapes[0]
+    elif not shapes:
+        raise TypeError(f"{spec.name}() needs at least one Tensor operand")
+    else:
+        shape = shapes[0]
+        for s in shapes[1:]:
+            if s != shape:
+                shape = broadcast_shapes(*shapes)
+                break
+    out_dtype, compute = pointwise_dtypes(spec, operands)
+    size = 1
+    for d in shape:
+        size *= d
+    expr = Expr(spec, args, out_dtype, compute, shape, size, depth + 1)
+    out = recorder.emit(expr)
+    if _wants_grad(spec, tensors):
+        _attach_pointwise_node(spec, operands, out)
+    return out
+
+
+def _attach_pointwise_node(spec, operands, out):
+    needs = tuple(isinstance(x, Tensor) and x._requires_grad
+                  and name not in spec.no_grad_inputs
+                  for x, name in zip(operands, spec.input_names))
+    ctx = PointwiseCtx()
+    ctx.needs_input_grad = needs
+    node = Node(spec, ctx, tuple(edge(x) if isinstance(x, Tensor)
+                                 else (None, 0) for x in operands),
+                tuple((x._shape, x._dtype) if isinstance(x, Tensor)
+                      else None for x in operands))
+    saved = {}
+    scalars = {}
+    for name, need in zip(spec.input_names, needs):
+        if not need:
+            continue
+        for use in spec.grad_specs[name].uses:
+            if use in saved or use in scalars:
+                continue
+            if use == "out":
+                saved[use] = SavedTensor(out, node, True)
+                continue
+            value = operands[spec.input_names.index(use)]
+            if isinstance(value, Tensor):
+                saved[use] = SavedTensor(value, node, False)
+            else:
+                scalars[use] = value
+    node.saved = saved
+    ctx.scalars = scalars
+    out._requires_grad = True
+    out.grad_fn = node
+
+
+def pointwise_backward(node, grads):
+    from . import tensor_math
+    spec = node.spec
+    ctx = node.ctx
+    g = grads[0]
+    if node.freed:
+        from ..autograd.node import ERR_BACKWARD_TWICE
+        raise RuntimeError(ERR_BACKWARD_TWICE)
+    values = dict(ctx.scalars)
+    for name in node.saved:
+        values[name] = node.saved_tensor(name)
+    create_graph = grad_mode.state.enabled
+    result = []
+    for name, need in zip(spec.input_names, ctx.needs_input_grad):
+        if not need:
+            result.append(None)
+            continue
+        grad_spec = spec.grad_specs[name]
+        uses = [values[u] for u in grad_spec.uses]
+        if create_graph:
+            partial = grad_spec.partial_fn(*uses, tensor_math)
+            result.append(g * partial)
+        else:
+            result.append(apply_pointwise(grad_spec, [g] + uses))
+    return result
+
+
+# ---- structured ops ---------------------------------------------------
+class OpCtx:
+    """Forward kernels may set attributes on it; backward reads them and
+    the saved tensors (``ctx.<input name>``, ``ctx.out``)."""
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        node_ref = self.__dict__.get("_node")
+        node = node_ref() if node_ref is not None else None
+        if node is None or node.saved is None and not node.freed:
+            raise AttributeError(name)
+        if node.freed:
+            from ..autograd.node import ERR_BACKWARD_TWICE
+            raise RuntimeError(ERR_BACKWARD_TWICE)
+        if name not in node.saved:
+            raise AttributeError(name)
+        return node.saved_tensor(name)
+
+
+def apply_structured(spec, inputs, params, view_of=None):
+    arrays = []
+    for t in inputs:
+        if t is None:
+            arrays.append(None)
+        elif isinstance(t, Tensor):
+            arrays.append(t._value())
+        else:
+            raise TypeError(f"{spec.name}(): expected Tensor inputs, got "
+                            f"{type(t).__name__}")
+    ctx = OpCtx()
+    out_array = spec.forward(ctx, *arrays, **params)
+    out = Tensor._make(out_array)
+    if view_of is not None:
+        out._version = view_of._version
+    if _wants_grad(spec, inputs):
+        needs = tuple(t is not None and t._requires_grad for t in inputs)
+        ctx.needs_input_grad = needs
+        ctx.params = params
+        node = Node(spec, ctx, tuple(edge(t) for t in inputs),
+                    tuple(None if t is None else (t._shape, t._dtype)
+                          for t in inputs))
+        ctx._node = weakref.ref(node)
+        saved = {}
+        for name in spec.save:
+            if name == "out":
+                saved[name] = SavedTensor(out, node, True)
+            else:
+                t = inputs[spec.input_names.index(name)]
+                if t is not None:
+                    saved[name] = SavedTensor(t, node, False)
+        node.saved = saved
+        out._requires_grad = True
+        out.grad_fn = node
+    return out

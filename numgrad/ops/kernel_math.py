@@ -1,0 +1,62 @@
+"""The ``m`` namespace of scalar formulas inside compiled kernels.
+
+Pointwise formulas call ``m.exp(x)``, ``m.where(c, a, b)``...; in kernels
+``m`` is this module, under ``create_graph`` it is ``tensor_math``.  The
+transcendental functions come from ``scalar_math`` (vectorisable)."""
+import math
+
+from numba import njit
+
+from ._tmp_libm import (cos, erf, exp, expm1, log, log1p, sigmoid, sin,  # noqa: F401,E501
+                          tanh)
+
+
+@njit(inline="always")
+def where(cond, a, b):
+    return a if cond else b
+
+
+@njit(inline="always")
+def maximum(a, b):
+    # NaN-propagating, as torch.maximum.
+    return a if (a >= b or a != a) else b
+
+
+@njit(inline="always")
+def minimum(a, b):
+    return a if (a <= b or a != a) else b
+
+
+@njit(inline="always")
+def sqrt(x):
+    return math.sqrt(x)
+
+
+@njit(inline="always")
+def abs(x):
+    return x if x >= 0 else -x
+
+
+@njit(inline="always")
+def sign(x):
+    return (x > 0) - (x < 0)
+
+
+@njit(inline="always")
+def pow(a, b):
+    return a ** b
+
+
+@njit(inline="always")
+def floor(x):
+    return math.floor(x)
+
+
+@njit(inline="always")
+def ceil(x):
+    return math.ceil(x)
+
+
+@njit(inline="always")
+def isnan(x):
+    return x != x

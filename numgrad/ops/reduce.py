@@ -1,0 +1,316 @@
+"""Reductions with ``dim``/``keepdim``.  Forward kernels are NumPy's
+(pairwise-summed, vectorised); backward broadcasts the gradient back,
+written with differentiable ops."""
+import collections
+
+import numpy as np
+
+from .. import dtypes
+from ..tensor import Tensor
+from . import pointwise as pw
+from ._dims import keepdim_shape, reduce_dims, wrap_dim
+from .registry import op
+from .shape import expand, reshape
+
+
+def _grad_to_input(g, ctx):
+    """Reshape a reduced gradient to keepdim form and expand it."""
+    shape = ctx.input_shape
+    g = reshape(g, keepdim_shape(shape, ctx.dims))
+    return expand(g, shape)
+
+
+@op("sum")
+def _sum(ctx, x, dims, keepdim, dtype):
+    ctx.input_shape, ctx.dims = x.shape, dims
+    return np.asarray(np.sum(x, axis=dims, keepdims=keepdim,
+                             dtype=dtype.np))
+
+
+@_sum.backward
+def _(ctx, g):
+    return (_grad_to_input(g, ctx),)
+
+
+def _accumulate_dtype(x, dtype):
+    if dtype is not None:
+        return dtypes.as_dtype(dtype)
+    if not x.dtype.is_floating_point:
+        return dtypes.int64
+    return x.dtype
+
+
+def sum(input, dim=None, keepdim=False, *, dtype=None):
+    if isinstance(input, (list, tuple)):
+        raise TypeError("sum(): argument 'input' must be Tensor")
+    dims = reduce_dims(dim, input.dim())
+    return _sum(input, dims=dims, keepdim=keepdim,
+                dtype=_accumulate_dtype(input, dtype))
+
+
+@op("mean")
+def _mean(ctx, x, dims, keepdim):
+    ctx.input_shape, ctx.dims = x.shape, dims
+    ctx.count = int(np.prod([x.shape[d] for d in dims], dtype=np.int64))
+    return np.asarray(np.mean(x, axis=dims, keepdims=keepdim),
+                      dtype=x.dtype)
+
+
+@_mean.backward
+def _(ctx, g):
+    return (_grad_to_input(g / ctx.count, ctx),)
+
+
+def mean(input, dim=None, keepdim=False, *, dtype=None):
+    if dtype is not None:
+        input = input.to(dtype)
+    if not input.dtype.is_floating_point:
+        raise RuntimeError(
+            "mean(): could not infer output dtype. Input dtype must be "
+            "either a floating point or complex dtype. Got: "
+            f"{input.dtype.name.capitalize()}")
+    return _mean(input, dims=reduce_dims(dim, input.dim()), keepdim=keepdim)
+
+
+@op("prod", save=("x", "out"))
+def _prod(ctx, x, dims, keepdim):
+    ctx.input_shape, ctx.dims = x.shape, dims
+    ctx.keepdim = keepdim
+    return np.asarray(np.prod(x, axis=dims, keepdims=keepdim))
+
+
+@_prod.backward
+def _(ctx, g):
+    x, out = ctx.x, ctx.out
+    g = _grad_to_input(g, ctx)
+    out = _grad_to_input(out, ctx)
+    if not (x._value() == 0).any():
+        return (g * out / x,)
+    # With zeros, out / x is undefined: take the product of the others.
+    arr = x._value()
+    others = np.empty_like(arr)
+    moved = np.moveaxis(arr, ctx.dims, tuple(range(len(ctx.dims))))
+    flat = moved.reshape(-1, *moved.shape[len(ctx.dims):])
+    result = np.empty_like(flat)
+    for i in range(flat.shape[0]):
+        rest = np.delete(flat, i, axis=0)
+        result[i] = np.prod(rest, axis=0)
+    others = np.moveaxis(result.reshape(moved.shape),
+                         tuple(range(len(ctx.dims))), ctx.dims)
+    return (g * Tensor._make(np.ascontiguousarray(others)),)
+
+
+def prod(input, dim=None, keepdim=False, *, dtype=None):
+    if dtype is not None:
+        input = input.to(dtype)
+    dims = reduce_dims(dim, input.dim())
+    return _prod(input, dims=dims, keepdim=keepdim)
+
+
+@op("amax", save=("x", "out"))
+def _amax(ctx, x, dims, keepdim, largest):
+    ctx.input_shape, ctx.dims = x.shape, dims
+    if x.size == 0:
+        raise RuntimeError("max(): Expected reduction dim to be specified "
+                           "for input.numel() == 0.")
+    fn = np.max if largest else np.min
+    return np.asarray(fn(x, axis=dims, keepdims=keepdim))
+
+
+@_amax.backward
+def _(ctx, g):
+    x = ctx.x
+    out = _grad_to_input(ctx.out, ctx)
+    mask = (x == out).to(g.dtype)
+    count = reshape(sum(mask, ctx.dims), keepdim_shape(ctx.input_shape,
+                                                        ctx.dims))
+    return (_grad_to_input(g, ctx) * mask / count,)
+
+
+_amin = _amax
+
+
+def amax(input, dim=(), keepdim=False):
+    dims = reduce_dims(None if dim == () else dim, input.dim())
+    return _amax(input, dims=dims, keepdim=keepdim, largest=True)
+
+
+def amin(input, dim=(), keepdim=False):
+    dims = reduce_dims(None if dim == () else dim, input.dim())
+    return _amax(input, dims=dims, keepdim=keepdim, largest=False)
+
+
+MinMax = collections.namedtuple("return_types", ["values", "indices"])
+
+
+def _arg_extreme(input, dim, keepdim, largest):
+    arr = input._value()
+    fn = np.argmax if largest else np.argmin
+    if dim is None:
+        if arr.size == 0:
+            raise RuntimeError("argmax(): Expected reduction dim to be "
+                               "specified for input.numel() == 0.")
+        idx = np.asarray(fn(arr.reshape(-1)), dtype=np.int64)
+        if keepdim:
+            idx = idx.reshape((1,) * arr.ndim)
+        return Tensor._make(idx)
+    d = wrap_dim(dim, arr.ndim)
+    idx = fn(arr, axis=d, keepdims=True) if arr.ndim else np.zeros((),
+                                                                   np.int64)
+    if not keepdim and arr.ndim:
+        idx = np.squeeze(idx, axis=d)
+    return Tensor._make(np.asarray(idx, dtype=np.int64))
+
+
+def argmax(input, dim=None, keepdim=False):
+    return _arg_extreme(input, dim, keepdim, True)
+
+
+def argmin(input, dim=None, keepdim=False):
+    return _arg_extreme(input, dim, keepdim, False)
+
+
+def _max_min(input, dim, keepdim, other, largest):
+    if isinstance(dim, Tensor):
+        other, dim = dim, None
+    if other is not None:
+        return pw.maximum(input, other) if largest else \
+            pw.minimum(input, other)
+    if dim is None:
+        return _amax(input, dims=tuple(range(input.dim())), keepdim=False,
+                     largest=largest)
+    from .index import take_along_dim
+    d = wrap_dim(dim, input.dim())
+    indices = _arg_extreme(input, d, True, largest)
+    values = take_along_dim(input, indices, d)
+    if not keepdim and input.dim():
+        values = values.squeeze(d)
+        indices = indices.squeeze(d)
+    return MinMax(values, indices)
+
+
+def max(input, dim=None, keepdim=False, *, other=None):
+    return _max_min(input, dim, keepdim, other, True)
+
+
+def min(input, dim=None, keepdim=False, *, other=None):
+    return _max_min(input, dim, keepdim, other, False)
+
+
+def _correction(unbiased, correction):
+    if correction is not None:
+        return correction
+    if unbiased is None:
+        return 1
+    return 1 if unbiased else 0
+
+
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    if isinstance(dim, bool):
+        unbiased, dim = dim, None
+    dims = reduce_dims(dim, input.dim())
+    n = int(np.prod([input._shape[d] for d in dims], dtype=np.int64))
+    centered = input - mean(input, dims, keepdim=True)
+    denominator = builtins_max(n - _correction(unbiased, correction), 0)
+    return sum(centered * centered, dims, keepdim=keepdim) / denominator
+
+
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return pw.sqrt(var(input, dim, unbiased, keepdim,
+                       correction=correction))
+
+
+def var_mean(input, dim=None, unbiased=None, keepdim=False, *,
+             correction=None):
+    return (var(input, dim, unbiased, keepdim, correction=correction),
+            mean(input, dim, keepdim))
+
+
+def std_mean(input, dim=None, unbiased=None, keepdim=False, *,
+             correction=None):
+    return (std(input, dim, unbiased, keepdim, correction=correction),
+            mean(input, dim, keepdim))
+
+
+import builtins  # noqa: E402
+
+builtins_max = builtins.max
+
+
+@op("norm", save=("x", "out"), node_name="NormBackward1")
+def _norm(ctx, x, p, dims, keepdim):
+    ctx.input_shape, ctx.dims = x.shape, dims
+    a = np.abs(x)
+    if p == float("inf"):
+        r = np.max(a, axis=dims, keepdims=keepdim)
+    elif p == 0:
+        r = np.sum(a != 0, axis=dims, keepdims=keepdim).astype(x.dtype)
+    elif p == 2:
+        r = np.sqrt(np.sum(a * a, axis=dims, keepdims=keepdim))
+    else:
+        r = np.sum(a ** p, axis=dims, keepdims=keepdim) ** (1.0 / p)
+    return np.asarray(r, dtype=x.dtype)
+
+
+@_norm.backward
+def _(ctx, g):
+    x, p = ctx.x, ctx.params["p"]
+    g = _grad_to_input(g, ctx)
+    out = _grad_to_input(ctx.out, ctx)
+    if p == 0:
+        return (g * 0,)
+    if p == float("inf"):
+        mask = (pw.abs(x) == out).to(g.dtype)
+        count = reshape(sum(mask, ctx.dims),
+                        keepdim_shape(ctx.input_shape, ctx.dims))
+        return (g * pw.sign(x) * mask / count,)
+    if p == 1:
+        return (g * pw.sign(x),)
+    if p == 2:
+        scale = pw.where(out == 0, 0.0, 1 / out)
+        return (g * x * scale,)
+    scale = pw.where(out == 0, 0.0, 1 / out ** (p - 1))
+    return (g * x * pw.abs(x) ** (p - 2) * scale,)
+
+
+def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
+    if dtype is not None:
+        input = input.to(dtype)
+    if p == "fro" or p is None:
+        p = 2
+    p = float(p)
+    return _norm(input, p=p, dims=reduce_dims(dim, input.dim()),
+                 keepdim=keepdim)
+
+
+def logsumexp(input, dim, keepdim=False):
+    dims = reduce_dims(dim, input.dim())
+    with_max = amax(input, dims, keepdim=True).detach()
+    with_max = pw.where(pw.abs(with_max) == float("inf"), 0.0, with_max) \
+        if input.dtype.is_floating_point else with_max
+    total = sum(pw.exp(input - with_max), dims, keepdim=True)
+    result = pw.log(total) + with_max
+    if not keepdim:
+        result = reshape(result, tuple(s for i, s in
+                                       enumerate(input._shape)
+                                       if i not in dims))
+    return result
+
+
+def all(input, dim=None, keepdim=False):
+    arr = input._value().astype(bool)
+    axis = None if dim is None else reduce_dims(dim, arr.ndim)
+    return Tensor._make(np.asarray(arr.all(axis=axis, keepdims=keepdim)))
+
+
+def any(input, dim=None, keepdim=False):
+    arr = input._value().astype(bool)
+    axis = None if dim is None else reduce_dims(dim, arr.ndim)
+    return Tensor._make(np.asarray(arr.any(axis=axis, keepdims=keepdim)))
+
+
+def count_nonzero(input, dim=None):
+    arr = input._value()
+    axis = None if dim is None else reduce_dims(dim, arr.ndim)
+    return Tensor._make(np.asarray(np.count_nonzero(arr, axis=axis),
+                                   dtype=np.int64))

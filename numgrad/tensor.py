@@ -1,0 +1,440 @@
+"""Tensor: a NumPy array (or a pending fused value) plus autograd state.
+
+Math methods are one-line calls into ``numgrad.ops``; nothing here
+computes."""
+import warnings
+
+import numpy as np
+
+from . import dtypes
+from .autograd import grad_mode
+from .backends import CPU
+
+
+class VersionCounter:
+    """Shared by a tensor and its views; bumped by every in-place write."""
+    __slots__ = ("value",)
+
+    def __init__(self):
+        self.value = 0
+
+
+_NON_LEAF_GRAD_WARNING = (
+    "The .grad attribute of a Tensor that is not a leaf Tensor is being "
+    "accessed. Its .grad attribute won't be populated during "
+    "autograd.backward(). If you indeed want the .grad field to be "
+    "populated for a non-leaf Tensor, use .retain_grad() on the non-leaf "
+    "Tensor. If you access the non-leaf Tensor by mistake, make sure you "
+    "access the leaf Tensor instead. See "
+    "github.com/pytorch/pytorch/pull/30531 for more informations.")
+
+
+class Tensor:
+    __slots__ = ("_data", "_expr", "_requires_grad", "grad_fn", "_grad",
+                 "_version", "_output_nr", "_backward_hooks",
+                 "_retains_grad", "_post_accumulate_grad_hooks",
+                 "_grad_accumulator", "_dtype", "_shape", "_is_inference",
+                 "__weakref__", "__dict__")
+
+    def __init__(self, data=None, *, dtype=None, requires_grad=False):
+        from .creation import _to_array
+        array = _to_array([] if data is None else data,
+                          dtype or dtypes.get_default_dtype())
+        _init(self, array)
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # ---- construction helpers -------------------------------------
+    @classmethod
+    def _make(cls, array, requires_grad=False, grad_fn=None):
+        t = object.__new__(cls)
+        _init(t, array)
+        t._requires_grad = requires_grad
+        t.grad_fn = grad_fn
+        return t
+
+    @classmethod
+    def _make_lazy(cls, expr):
+        """A tensor whose value is a pending fused expression."""
+        t = object.__new__(cls)
+        _init_lazy(t, expr)
+        return t
+
+    def _alias(self, grad_fn=None):
+        """Same storage (or pending expression) and version counter, no
+        graph (or ``grad_fn``); saving a lazy value does not run it."""
+        if self._data is None:
+            t = Tensor._make_lazy(self._expr)
+            t._requires_grad = grad_fn is not None
+            t.grad_fn = grad_fn
+        else:
+            t = Tensor._make(self._data, grad_fn is not None, grad_fn)
+        t._version = self._version
+        return t
+
+    def _value(self):
+        data = self._data
+        if data is None:
+            from .fusion import recorder
+            data = recorder.materialize(self)
+        return data
+
+    # ---- metadata ----------------------------------------------------
+    @property
+    def dtype(self):
+        return self._dtype
+
+    @property
+    def shape(self):
+        return Size(self._shape)
+
+    def size(self, dim=None):
+        if dim is None:
+            return Size(self._shape)
+        return self._shape[_wrap_dim(dim, len(self._shape))]
+
+    def dim(self):
+        return len(self._shape)
+
+    @property
+    def ndim(self):
+        return len(self._shape)
+
+    def numel(self):
+        return int(np.prod(self._shape, dtype=np.int64))
+
+    nelement = numel
+
+    def element_size(self):
+        return self._dtype.itemsize
+
+    @property
+    def device(self):
+        return CPU
+
+    @property
+    def is_cuda(self):
+        return False
+
+    def is_floating_point(self):
+        return self._dtype.is_floating_point
+
+    def is_contiguous(self):
+        return self._value().flags.c_contiguous
+
+    def stride(self, dim=None):
+        arr = self._value()
+        strides = tuple(s // arr.itemsize for s in arr.strides)
+        return strides if dim is None else strides[_wrap_dim(dim, arr.ndim)]
+
+    def data_ptr(self):
+        return self._value().ctypes.data
+
+    def __len__(self):
+        if not self._shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self._shape[0]
+
+    @property
+    def is_inference(self):
+        return self._is_inference
+
+    # ---- autograd state ------------------------------------------------
+    @property
+    def requires_grad(self):
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value):
+        self.requires_grad_(value)
+
+    def requires_grad_(self, requires_grad=True):
+        if self.grad_fn is not None:
+            if not requires_grad:
+                raise RuntimeError(
+                    "you can only change requires_grad flags of leaf "
+                    "variables. If you want to use a computed variable in a "
+                    "subgraph that doesn't require differentiation use "
+                    "var_no_grad = var.detach().")
+            return self
+        if requires_grad and not self._dtype.is_floating_point:
+            raise RuntimeError(
+                "only Tensors of floating point dtype can require "
+                f"gradients (got {self._dtype}). Only Tensors of floating "
+                "point and complex dtype can require gradients")
+        self._requires_grad = bool(requires_grad)
+        return self
+
+    @property
+    def is_leaf(self):
+        return self.grad_fn is None
+
+    @property
+    def grad(self):
+        if (self.grad_fn is not None and not self._retains_grad
+                and self._grad is None):
+            warnings.warn(_NON_LEAF_GRAD_WARNING, UserWarning, stacklevel=2)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError("assigned grad expected to be a Tensor or "
+                                f"None but got grad of {type(value)}")
+            if value.shape != self.shape:
+                raise RuntimeError(
+                    "assigned grad has data of a different size: "
+                    f"{list(value.shape)} vs {list(self.shape)}")
+            if value.dtype is not self._dtype:
+                raise RuntimeError(
+                    "assigned grad has data of a different type: "
+                    f"{value.dtype} vs {self._dtype}")
+        self._grad = value
+
+    @grad.deleter
+    def grad(self):
+        self._grad = None
+
+    @property
+    def retains_grad(self):
+        return self._retains_grad
+
+    @property
+    def output_nr(self):
+        return self._output_nr
+
+    @property
+    def _base(self):
+        return None
+
+    @property
+    def data(self):
+        t = Tensor._make(self._value())
+        return t
+
+    @data.setter
+    def data(self, value):
+        if not isinstance(value, Tensor):
+            raise TypeError("Tensor.data must be set to a Tensor")
+        self._data = value._value()
+        self._expr = None
+        self._dtype = value._dtype
+        self._shape = value._shape
+
+    def detach(self):
+        return self._alias()
+
+    def detach_(self):
+        self._value()
+        self.grad_fn = None
+        self._requires_grad = False
+        return self
+
+    def retain_grad(self):
+        from .autograd import hooks_api
+        hooks_api.retain_grad(self)
+
+    def register_hook(self, hook):
+        from .autograd import hooks_api
+        return hooks_api.register_tensor_hook(self, hook)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        from .autograd import hooks_api
+        return hooks_api.register_post_accumulate_grad_hook(self, hook)
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False,
+                 inputs=None):
+        from .autograd import backward
+        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+    # ---- conversion ----------------------------------------------------
+    def numpy(self, *, force=False):
+        if self._requires_grad and not force:
+            raise RuntimeError(
+                "Can't call numpy() on Tensor that requires grad. Use "
+                "tensor.detach().numpy() instead.")
+        return self._value()
+
+    def __array__(self, dtype=None, copy=None):
+        arr = self._value()
+        return arr if dtype is None else arr.astype(dtype, copy=False)
+
+    def item(self):
+        arr = self._value()
+        if arr.size != 1:
+            raise RuntimeError(
+                f"a Tensor with {arr.size} elements cannot be converted to "
+                "Scalar")
+        return arr.reshape(-1)[0].item()
+
+    def tolist(self):
+        return self._value().tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        arr = self._value()
+        if arr.size != 1:
+            raise RuntimeError(
+                f"Boolean value of Tensor with more than one value is "
+                "ambiguous")
+        return bool(arr.reshape(-1)[0])
+
+    def __index__(self):
+        if self._dtype.is_floating_point or self.numel() != 1:
+            raise TypeError("only integer tensors of a single element can "
+                            "be converted to an index")
+        return int(self.item())
+
+    def __repr__(self):
+        from ._format import format_tensor
+        return format_tensor(self)
+
+    __str__ = __repr__
+
+    def __format__(self, spec):
+        if self.dim() == 0:
+            return self.item().__format__(spec)
+        return object.__format__(self, spec)
+
+    def __iter__(self):
+        if not self._shape:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._shape[0]))
+
+    def __hash__(self):
+        return id(self)
+
+    def __reduce_ex__(self, protocol):
+        return (_rebuild, (self.detach()._value().copy(),
+                           self._requires_grad))
+
+    def __deepcopy__(self, memo):
+        if not self.is_leaf:
+            raise RuntimeError(
+                "Only Tensors created explicitly by the user (graph leaves) "
+                "support the deepcopy protocol at the moment.")
+        t = type(self).__new__(type(self))
+        _init(t, self._value().copy())
+        t._requires_grad = self._requires_grad
+        if self._grad is not None:
+            t._grad = self._grad.clone()
+        t.__dict__.update({k: v for k, v in self.__dict__.items()})
+        memo[id(self)] = t
+        return t
+
+    # ---- dtype and device moves --------------------------------------
+    def to(self, *args, **kwargs):
+        from .ops.shape import to
+        return to(self, *args, **kwargs)
+
+    def type(self, dtype=None):
+        if dtype is None:
+            return "numgrad." + {"float32": "FloatTensor",
+                                 "float64": "DoubleTensor",
+                                 "int64": "LongTensor"}.get(
+                self._dtype.name, self._dtype.name)
+        return self.to(dtypes.as_dtype(dtype))
+
+    def float(self):
+        return self.to(dtypes.float32)
+
+    def double(self):
+        return self.to(dtypes.float64)
+
+    def half(self):
+        return self.to(dtypes.float16)
+
+    def long(self):
+        return self.to(dtypes.int64)
+
+    def int(self):
+        return self.to(dtypes.int32)
+
+    def bool(self):
+        return self.to(dtypes.bool_)
+
+    def cpu(self):
+        return self
+
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else device)
+
+    def new_tensor(self, data, dtype=None, requires_grad=False):
+        from .creation import tensor
+        return tensor(data, dtype=dtype or self._dtype,
+                      requires_grad=requires_grad)
+
+    def new_zeros(self, *size, dtype=None):
+        from .creation import zeros
+        return zeros(*size, dtype=dtype or self._dtype)
+
+    def new_ones(self, *size, dtype=None):
+        from .creation import ones
+        return ones(*size, dtype=dtype or self._dtype)
+
+    def new_full(self, size, fill_value, dtype=None):
+        from .creation import full
+        return full(size, fill_value, dtype=dtype or self._dtype)
+
+    def new_empty(self, *size, dtype=None):
+        from .creation import empty
+        return empty(*size, dtype=dtype or self._dtype)
+
+
+class Size(tuple):
+    def __repr__(self):
+        return f"numgrad.Size([{', '.join(str(s) for s in self)}])"
+
+    def numel(self):
+        return int(np.prod(self, dtype=np.int64))
+
+
+def _init(t, array):
+    t._data = array
+    t._expr = None
+    t._dtype = dtypes.from_numpy_dtype(array.dtype)
+    t._shape = array.shape
+    _init_autograd(t)
+
+
+def _init_lazy(t, expr):
+    t._data = None
+    t._expr = expr
+    t._dtype = expr.dtype
+    t._shape = expr.shape
+    _init_autograd(t)
+
+
+def _init_autograd(t):
+    t._requires_grad = False
+    t.grad_fn = None
+    t._grad = None
+    t._version = VersionCounter()
+    t._output_nr = 0
+    t._backward_hooks = None
+    t._retains_grad = False
+    t._post_accumulate_grad_hooks = None
+    t._grad_accumulator = None
+    t._is_inference = grad_mode.state.inference
+
+
+def _rebuild(array, requires_grad):
+    t = Tensor._make(array)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _wrap_dim(dim, ndim):
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(
+            "Dimension out of range (expected to be in range of "
+            f"[{-n}, {n - 1}], but got {dim})")
+    return dim % n
