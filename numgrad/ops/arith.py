@@ -1,5 +1,9 @@
 """PyTorch's signatures for elementwise ops (``alpha=``, optional clamp
 bounds, activation parameters) over the pointwise op table."""
+import math
+
+import numpy as np
+
 from ..tensor import Tensor
 from . import pointwise as pw
 
@@ -52,11 +56,12 @@ def clamp(input, min=None, max=None):
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' "
                            "must not be None")
-    if min is None:
-        return pw.clamp_max(input, max)
-    if max is None:
-        return pw.clamp_min(input, min)
-    return pw.clamp(input, min, max)
+    # One op for every form, so the node is ClampBackward1 as in PyTorch.
+    low, high = (-math.inf, math.inf) if input.dtype.is_floating_point \
+        else (int(np.iinfo(input.dtype.np).min),
+              int(np.iinfo(input.dtype.np).max))
+    return pw.clamp(input, low if min is None else min,
+                    high if max is None else max)
 
 
 clip = clamp

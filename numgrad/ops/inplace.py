@@ -27,6 +27,8 @@ def commit_inplace(tensor, result):
             f"result type {result.dtype.name.capitalize()} can't be cast "
             f"to the desired output type {tensor.dtype.name.capitalize()}")
     values = result._value()
+    if result.grad_fn is not None:
+        _keep_original_input(tensor, result.grad_fn)
     recorder.before_write(tensor)
     target = tensor._value()
     if not target.flags.writeable:
@@ -40,6 +42,23 @@ def commit_inplace(tensor, result):
         tensor._output_nr = result._output_nr
         tensor._requires_grad = True
     return tensor
+
+
+def _keep_original_input(tensor, node):
+    """The node may have saved the very tensor about to be overwritten
+    (clamp_ saves its input): give it a copy of the original values, as
+    PyTorch's ``original_self`` does, so its backward stays valid."""
+    saved = node.saved
+    if not saved:
+        return
+    for entry in saved.values() if isinstance(saved, dict) else saved:
+        if entry is not None and not entry.is_output \
+                and entry.tensor is tensor:
+            original = Tensor._make(tensor._value().copy(),
+                                    tensor._requires_grad, tensor.grad_fn)
+            original._output_nr = tensor._output_nr
+            entry.tensor = original
+            entry.version = 0
 
 
 def _inplace(tensor, compute):

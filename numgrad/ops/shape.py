@@ -424,9 +424,8 @@ def _(ctx, g):
     return (_flip(g, dims=ctx.params["dims"]),)
 
 
-def flip(input, dims):
-    if isinstance(dims, int):
-        dims = (dims,)
+def flip(input, *dims):
+    dims = _shape_arg(dims)
     dims = tuple(wrap_dim(d, input.dim()) for d in dims)
     return _flip(input, dims=dims)
 
