@@ -41,7 +41,7 @@ from .ops.shape import transpose as swapaxes  # noqa: F401
 from .ops.index import gather, index_select, take_along_dim  # noqa
 from .ops.index import masked_fill  # noqa: F401
 from .ops.linalg import matmul, mm, bmm, mv, dot, outer, addmm  # noqa
-from . import autograd, cuda  # noqa: F401
+from . import autograd, cuda, fusion  # noqa: F401
 from .serialization import load, save  # noqa: F401
 
 _install()

@@ -67,6 +67,13 @@ def _accumulate(leaf, grad, create_graph):
     from ..tensor import Tensor
     if create_graph:
         leaf._grad = grad if leaf._grad is None else leaf._grad + grad
+    elif grad._data is None:
+        # Still a pending fused value: left pending, so the gradients of
+        # all leaves of one shape are computed by one kernel when read.
+        from ..fusion import recorder
+        grad = grad.detach() if leaf._grad is None else leaf._grad + grad
+        recorder.track(grad)
+        leaf._grad = grad
     elif leaf._grad is None:
         leaf._grad = Tensor._make(grad._value().copy())
     else:

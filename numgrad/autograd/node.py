@@ -37,6 +37,13 @@ class SavedTensor:
         hooks = current_hooks()
         if is_output:
             tensor = tensor._alias()
+        elif tensor._data is None:
+            # A pending fused value: keep its expression, not the tensor,
+            # so the forward kernel need not write it out; backward
+            # recomputes it inside its own fused kernel.
+            alias = tensor._alias(grad_fn=tensor.grad_fn)
+            alias._output_nr = tensor._output_nr
+            tensor = alias
         if hooks is not None:
             pack, unpack = hooks
             self.hooks = unpack

@@ -69,7 +69,31 @@ def kernels_for(plan):
     entry = _memory.get(plan.key)
     if entry is None:
         entry = _memory[plan.key] = _load(kernel_source(plan))
-    return entry
+    return entry[0], entry[1]
+
+
+def rebuild_uncached(plan):
+    """After a failure loading compiled code from disk (a corrupt or
+    truncated cache entry): drop the entry's files and compile afresh,
+    without the disk cache, in this process."""
+    _, _, name, text = _memory.pop(plan.key)
+    directory = cache_dir()
+    if directory is not None:
+        pycache = os.path.join(directory, "__pycache__")
+        try:
+            stale = [f for f in os.listdir(pycache)
+                     if f.startswith(name + ".")]
+        except OSError:
+            stale = []
+        for f in stale:
+            try:
+                os.remove(os.path.join(pycache, f))
+            except OSError:
+                pass
+    sys.modules.pop(name, None)
+    module = _exec_uncached(name, text)
+    _memory[plan.key] = (module.kernel, module.kernel_par, name, text)
+    return module.kernel, module.kernel_par
 
 
 def _load(source):
@@ -88,7 +112,7 @@ def _load(source):
                 module = None
         if module is None:
             module = _exec_uncached(name, text)
-    return module.kernel, module.kernel_par
+    return module.kernel, module.kernel_par, name, text
 
 
 def _import_file(name, directory, text):

@@ -3,7 +3,7 @@ the nd template, and picks the parallel variant only for large outputs,
 where it pays for waking the thread pool."""
 import numpy as np
 
-from .cache import kernels_for
+from .cache import kernels_for, rebuild_uncached
 from .chain import Plan
 
 PARALLEL_MIN_ELEMENTS = 1 << 17
@@ -23,8 +23,15 @@ def run(outputs):
         arrays = [np.broadcast_to(a, shape) for a in plan.arrays]
         results = [np.empty(shape, outputs[k].dtype.np)
                    for k in range(len(outputs))]
-    kernel = parallel if size >= PARALLEL_MIN_ELEMENTS else serial
-    kernel(*arrays, *plan.scalars, *results)
+    use_parallel = size >= PARALLEL_MIN_ELEMENTS
+    kernel = parallel if use_parallel else serial
+    try:
+        kernel(*arrays, *plan.scalars, *results)
+    except Exception:
+        # Most likely a corrupt on-disk entry; a real bug fails again.
+        serial, parallel = rebuild_uncached(plan)
+        kernel = parallel if use_parallel else serial
+        kernel(*arrays, *plan.scalars, *results)
     if plan.flat:
         results = [r.reshape(shape) for r in results]
     return results

@@ -29,7 +29,8 @@ _pending = {}
 _live_exprs = weakref.WeakSet()
 
 
-def _track(tensor):
+def track(tensor):
+    """Make a lazy tensor a candidate output of the next fused kernel."""
     key = id(tensor)
     _pending[key] = weakref.ref(tensor, lambda _, k=key: _pending.pop(k,
                                                                       None))
@@ -60,7 +61,7 @@ def emit(expr):
         expr.value = run([expr])[0]
         return Tensor._make(expr.value)
     t = Tensor._make_lazy(expr)
-    _track(t)
+    track(t)
     _live_exprs.add(expr)
     return t
 
