@@ -82,7 +82,7 @@ class Node:
     __slots__ = ("spec", "ctx", "next_functions", "input_meta", "saved",
                  "sequence_nr", "num_outputs", "pre_hooks", "post_hooks",
                  "tensor_pre_hooks", "retain_grad_hooks", "freed",
-                 "metadata", "__weakref__")
+                 "_metadata", "__weakref__")
 
     def __init__(self, spec, ctx, next_functions, input_meta, num_outputs=1):
         self.spec = spec
@@ -97,10 +97,16 @@ class Node:
         self.tensor_pre_hooks = None
         self.retain_grad_hooks = None
         self.freed = False
-        self.metadata = {}
+        self._metadata = None
 
     def name(self):
         return self.spec.node_name
+
+    @property
+    def metadata(self):
+        if self._metadata is None:
+            self._metadata = {}
+        return self._metadata
 
     def __repr__(self):
         return f"<{self.name()} object at {hex(id(self))}>"
@@ -142,8 +148,17 @@ class AccumulateGrad(Node):
     __slots__ = ("variable",)
 
     def __init__(self, variable):
-        super().__init__(_AccumulateSpec, None, (), ((variable.shape,
-                                                      variable.dtype),))
+        self.spec = _AccumulateSpec
+        self.ctx = None
+        self.next_functions = ()
+        self.input_meta = ()
+        self.saved = None
+        self.sequence_nr = next(_sequence)
+        self.num_outputs = 1
+        self.pre_hooks = self.post_hooks = None
+        self.tensor_pre_hooks = self.retain_grad_hooks = None
+        self.freed = False
+        self._metadata = None
         self.variable = variable
 
     def name(self):

@@ -72,11 +72,11 @@ def kernels_for(plan):
     return entry[0], entry[1]
 
 
-def rebuild_uncached(plan):
+def rebuild_uncached(plan_key):
     """After a failure loading compiled code from disk (a corrupt or
     truncated cache entry): drop the entry's files and compile afresh,
     without the disk cache, in this process."""
-    _, _, name, text = _memory.pop(plan.key)
+    _, _, name, text = _memory.pop(plan_key)
     directory = cache_dir()
     if directory is not None:
         pycache = os.path.join(directory, "__pycache__")
@@ -92,7 +92,7 @@ def rebuild_uncached(plan):
                 pass
     sys.modules.pop(name, None)
     module = _exec_uncached(name, text)
-    _memory[plan.key] = (module.kernel, module.kernel_par, name, text)
+    _memory[plan_key] = (module.kernel, module.kernel_par, name, text)
     return module.kernel, module.kernel_par
 
 

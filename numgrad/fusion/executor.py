@@ -1,12 +1,17 @@
-"""Runs a plan's kernel: allocates outputs, lays arrays out for the flat or
-the nd template, and picks the parallel variant only for large outputs,
-where it pays for waking the thread pool."""
+"""Runs kernels: allocates outputs, lays arrays out for the flat or the nd
+template, and picks the parallel variant only for large outputs, where it
+pays for waking the thread pool.
+
+``run_single`` is the eager path of one op on materialised inputs: its
+kernel is found by a key built straight from the operands, skipping the
+plan, because per-op Python overhead is what small graphs feel."""
 import numpy as np
 
 from .cache import kernels_for, rebuild_uncached
-from .chain import Plan
+from .chain import ArrayLeaf, Plan, _collapse_broadcast, _plain_scalar
 
 PARALLEL_MIN_ELEMENTS = 1 << 17
+_single = {}
 
 
 def run(outputs):
@@ -17,21 +22,73 @@ def run(outputs):
     size = outputs[0].size
     if plan.flat:
         arrays = [a.reshape(-1) for a in plan.arrays]
-        results = [np.empty(size, outputs[k].dtype.np)
-                   for k in range(len(outputs))]
+        results = [np.empty(size, o.dtype.np) for o in outputs]
     else:
         arrays = [np.broadcast_to(a, shape) for a in plan.arrays]
-        results = [np.empty(shape, outputs[k].dtype.np)
-                   for k in range(len(outputs))]
-    use_parallel = size >= PARALLEL_MIN_ELEMENTS
-    kernel = parallel if use_parallel else serial
-    try:
-        kernel(*arrays, *plan.scalars, *results)
-    except Exception:
-        # Most likely a corrupt on-disk entry; a real bug fails again.
-        serial, parallel = rebuild_uncached(plan)
-        kernel = parallel if use_parallel else serial
-        kernel(*arrays, *plan.scalars, *results)
+        results = [np.empty(shape, o.dtype.np) for o in outputs]
+    _launch(plan.key, serial, parallel, size, arrays, plan.scalars, results)
     if plan.flat:
         results = [r.reshape(shape) for r in results]
     return results
+
+
+def _launch(plan_key, serial, parallel, size, arrays, scalars, results):
+    use_parallel = size >= PARALLEL_MIN_ELEMENTS
+    kernel = parallel if use_parallel else serial
+    try:
+        kernel(*arrays, *scalars, *results)
+    except Exception:
+        # Most likely a corrupt on-disk entry; a real bug fails again.
+        serial, parallel = rebuild_uncached(plan_key)
+        kernel = parallel if use_parallel else serial
+        kernel(*arrays, *scalars, *results)
+
+
+def run_single(expr):
+    """One op whose arguments are arrays and scalars (no pending Exprs)."""
+    size = expr.size
+    flat = True
+    key = [expr.spec, expr.compute_dtype, expr.dtype]
+    arrays = []
+    originals = []
+    scalars = []
+    for arg in expr.args:
+        if type(arg) is ArrayLeaf:
+            a = _collapse_broadcast(arg.array)
+            originals.append(a)
+            if a.size == 1:
+                key.append(a.dtype.char)
+                arrays.append(a.reshape(1))
+            elif a.size == size and a.flags.c_contiguous:
+                key.append(a.dtype.str)
+                arrays.append(a.reshape(-1))
+            else:
+                flat = False
+                key.append(a.dtype.str)
+                arrays.append(a)
+        else:
+            key.append(type(arg))
+            scalars.append(_plain_scalar(arg))
+    if len(arrays) > 1 and len({id(arg.array) for arg in expr.args
+                                if type(arg) is ArrayLeaf}) < len(arrays):
+        # x * x: the plan passes a shared array once.
+        return run([expr])[0]
+    shape = expr.shape
+    if not flat:
+        key.append(len(shape))
+        arrays = [np.broadcast_to(a, shape) for a in originals]
+    key = tuple(key)
+    entry = _single.get(key)
+    if entry is None:
+        plan = Plan([expr])
+        serial, parallel = kernels_for(plan)
+        # The plan's key, not the plan: a plan holds its input arrays.
+        entry = _single[key] = (plan.key, serial, parallel)
+    plan_key, serial, parallel = entry
+    if flat:
+        result = np.empty(size, expr.dtype.np)
+        _launch(plan_key, serial, parallel, size, arrays, scalars, [result])
+        return result.reshape(shape)
+    result = np.empty(shape, expr.dtype.np)
+    _launch(plan_key, serial, parallel, size, arrays, scalars, [result])
+    return result

@@ -20,7 +20,7 @@ import numpy as np
 from .. import _config
 from ..tensor import Tensor
 from .chain import ArrayLeaf, Expr
-from .executor import run
+from .executor import run, run_single
 
 MAX_DEPTH = 48
 MIN_ELEMENTS = int(os.environ.get("NUMGRAD_FUSION_MIN_ELEMENTS", 4096))
@@ -58,7 +58,10 @@ def set_min_elements(count):
 def emit(expr):
     if (not _config.fusion_enabled or expr.size < MIN_ELEMENTS
             or expr.depth > MAX_DEPTH):
-        expr.value = run([expr])[0]
+        if expr.depth == 1:
+            expr.value = run_single(expr)
+        else:
+            expr.value = run([expr])[0]
         return Tensor._make(expr.value)
     t = Tensor._make_lazy(expr)
     track(t)

@@ -69,6 +69,11 @@ def _wants_grad(spec, tensors):
 # ---- pointwise --------------------------------------------------------
 def pointwise_dtypes(spec, operands):
     rule = spec.dtypes
+    if rule == "same":
+        first = operands[0]
+        if all(isinstance(x, Tensor) and x._dtype is first._dtype
+               for x in operands) if isinstance(first, Tensor) else False:
+            return first._dtype, first._dtype
     if rule == "where":
         result = dtypes.result_type(*operands[1:])
         return result, result
@@ -96,59 +101,69 @@ class PointwiseCtx:
 
 
 def apply_pointwise(spec, operands):
-    tensors = []
-    shapes = []
+    shape = None
+    broadcast = False
     args = []
     depth = 0
+    wants_grad = False
     for x in operands:
         if isinstance(x, Tensor):
-            tensors.append(x)
-            shapes.append(x._shape)
+            if shape is None:
+                shape = x._shape
+            elif x._shape != shape:
+                broadcast = True
+            if x._requires_grad:
+                wants_grad = True
             expr = x._expr
-            if expr is not None:
-                args.append(expr)
-                depth = max(depth, expr.depth)
-            else:
+            if expr is None:
                 args.append(ArrayLeaf(x._data))
+            else:
+                args.append(expr)
+                if expr.depth > depth:
+                    depth = expr.depth
         elif x is None:
             raise TypeError(f"{spec.name}(): expected a Tensor or a number, "
                             "got None")
         else:
             args.append(x)
-    if len(shapes) == 1:
-        shape = shapes[0]
-    elif not shapes:
+    if shape is None:
         raise TypeError(f"{spec.name}() needs at least one Tensor operand")
-    else:
-        shape = shapes[0]
-        for s in shapes[1:]:
-            if s != shape:
-                shape = broadcast_shapes(*shapes)
-                break
+    if broadcast:
+        shape = broadcast_shapes(*[x._shape for x in operands
+                                   if isinstance(x, Tensor)])
     out_dtype, compute = pointwise_dtypes(spec, operands)
     size = 1
     for d in shape:
         size *= d
     expr = Expr(spec, args, out_dtype, compute, shape, size, depth + 1)
     out = recorder.emit(expr)
-    if _wants_grad(spec, tensors):
+    if wants_grad and spec.differentiable and grad_mode.state.enabled:
         _attach_pointwise_node(spec, operands, out)
     return out
 
 
 def _attach_pointwise_node(spec, operands, out):
-    needs = tuple(isinstance(x, Tensor) and x._requires_grad
-                  and name not in spec.no_grad_inputs
-                  for x, name in zip(operands, spec.input_names))
+    needs = []
+    edges = []
+    meta = []
+    names = spec.input_names
+    skip = spec.no_grad_inputs
+    for x, name in zip(operands, names):
+        if isinstance(x, Tensor):
+            need = x._requires_grad and name not in skip
+            edges.append(edge(x))
+            meta.append((x._shape, x._dtype))
+        else:
+            need = False
+            edges.append((None, 0))
+            meta.append(None)
+        needs.append(need)
     ctx = PointwiseCtx()
     ctx.needs_input_grad = needs
-    node = Node(spec, ctx, tuple(edge(x) if isinstance(x, Tensor)
-                                 else (None, 0) for x in operands),
-                tuple((x._shape, x._dtype) if isinstance(x, Tensor)
-                      else None for x in operands))
+    node = Node(spec, ctx, tuple(edges), tuple(meta))
     saved = {}
     scalars = {}
-    for name, need in zip(spec.input_names, needs):
+    for name, need in zip(names, needs):
         if not need:
             continue
         for use in spec.grad_specs[name].uses:
@@ -157,7 +172,7 @@ def _attach_pointwise_node(spec, operands, out):
             if use == "out":
                 saved[use] = SavedTensor(out, node, True)
                 continue
-            value = operands[spec.input_names.index(use)]
+            value = operands[names.index(use)]
             if isinstance(value, Tensor):
                 saved[use] = SavedTensor(value, node, False)
             else:
@@ -250,3 +265,12 @@ def apply_structured(spec, inputs, params, view_of=None):
         out._requires_grad = True
         out.grad_fn = node
     return out
+
+
+def _bind_registry():
+    from . import registry
+    registry._apply_pointwise = apply_pointwise
+    registry._apply_structured = apply_structured
+
+
+_bind_registry()

@@ -55,8 +55,7 @@ class OpSpec:
         return fn
 
     def __call__(self, *inputs, **params):
-        from .apply import apply_structured
-        return apply_structured(self, inputs, params)
+        return _apply_structured(self, inputs, params)
 
     def run_backward(self, node, grads):
         return self.backward_fn(node.ctx, *grads)
@@ -119,8 +118,7 @@ class PointwiseSpec:
         return pointwise_backward(node, grads)
 
     def __call__(self, *operands):
-        from .apply import apply_pointwise
-        return apply_pointwise(self, operands)
+        return _apply_pointwise(self, operands)
 
     def __get__(self, instance, owner=None):
         # Bound like a function when installed as a Tensor method.
@@ -193,3 +191,15 @@ def validate():
             problems.append(f"{name}: no backward")
     if problems:
         raise RuntimeError("incomplete op table: " + "; ".join(problems))
+
+
+def _apply_pointwise(spec, operands):
+    # Rebound to apply.apply_pointwise once apply.py is imported (it
+    # imports this module, so it cannot be imported here at load time).
+    from .apply import apply_pointwise
+    return apply_pointwise(spec, operands)
+
+
+def _apply_structured(spec, inputs, params):
+    from .apply import apply_structured
+    return apply_structured(spec, inputs, params)
