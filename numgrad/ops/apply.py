@@ -5,6 +5,8 @@ Everything is checked before anything is computed, so a failing op leaves
 its inputs, their ``.grad`` and the graph untouched."""
 import weakref
 
+import numpy as np
+
 from .. import dtypes
 from ..autograd import grad_mode
 from ..autograd.node import AccumulateGrad, Node, SavedTensor
@@ -230,7 +232,7 @@ class OpCtx:
         return node.saved_tensor(name)
 
 
-def apply_structured(spec, inputs, params, view_of=None):
+def apply_structured(spec, inputs, params):
     arrays = []
     for t in inputs:
         if t is None:
@@ -243,8 +245,9 @@ def apply_structured(spec, inputs, params, view_of=None):
     ctx = OpCtx()
     out_array = spec.forward(ctx, *arrays, **params)
     out = Tensor._make(out_array)
-    if view_of is not None:
-        out._version = view_of._version
+    if spec.view and out_array.base is not None \
+            and np.may_share_memory(out_array, arrays[0]):
+        out._version = inputs[0]._version
     if _wants_grad(spec, inputs):
         needs = tuple(t is not None and t._requires_grad for t in inputs)
         ctx.needs_input_grad = needs

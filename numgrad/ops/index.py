@@ -57,7 +57,7 @@ def _check_bounds(shape, index):
             else i.ndim
 
 
-@op("index", node_name="SelectBackward0")
+@op("index", node_name="SelectBackward0", view=True)
 def _getitem(ctx, x, index):
     ctx.input_shape = x.shape
     try:
@@ -91,10 +91,7 @@ def _(ctx, gg):
 def getitem(input, index):
     index = _convert_index(index)
     _check_bounds(input._shape, index)
-    out = _getitem(input, index=index)
-    if _is_basic(index):
-        out._version = input._version
-    return out
+    return _getitem(input, index=index)
 
 
 @op("index_put")

@@ -44,6 +44,13 @@ def sign(x):
 
 @njit(inline="always")
 def pow(a, b):
+    # x ** 2 and x ** 0.5 are common; the generic power is a libm call.
+    if b == 2:
+        return a * a
+    if b == 0.5:
+        return math.sqrt(a)
+    if b == 1:
+        return a
     return a ** b
 
 

@@ -34,8 +34,12 @@ class OpSpec:
     kind = "structured"
 
     def __init__(self, name, forward, save=(), node_name=None,
-                 differentiable=True):
+                 differentiable=True, view=False):
         self.name = name
+        # A view op's output may share its input's storage; it then
+        # shares its version counter too, so in-place writes through
+        # either are seen by saved-tensor checks.
+        self.view = view
         self.forward = forward
         self.node_name = node_name or _node_name(name)
         params = list(inspect.signature(forward).parameters.values())[1:]
@@ -64,9 +68,9 @@ class OpSpec:
         return f"<op {self.name}>"
 
 
-def op(name, save=(), node_name=None, differentiable=True):
+def op(name, save=(), node_name=None, differentiable=True, view=False):
     def register(forward):
-        return OpSpec(name, forward, save, node_name, differentiable)
+        return OpSpec(name, forward, save, node_name, differentiable, view)
     return register
 
 

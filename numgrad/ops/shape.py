@@ -38,7 +38,7 @@ def _infer_shape(shape, numel, input_shape):
 
 
 # ---- reshape / view ------------------------------------------------------
-@op("reshape", node_name="ViewBackward0")
+@op("reshape", node_name="ViewBackward0", view=True)
 def _reshape(ctx, x, shape, copy_ok=True):
     ctx.input_shape = x.shape
     if copy_ok:
@@ -124,7 +124,7 @@ def unsqueeze(input, dim):
 
 
 # ---- permutations ---------------------------------------------------------
-@op("permute")
+@op("permute", view=True)
 def _permute(ctx, x, dims):
     ctx.dims = dims
     return x.transpose(dims)
@@ -172,7 +172,7 @@ def mT(input):
 
 
 # ---- expand / sum_to_size ------------------------------------------------
-@op("expand")
+@op("expand", view=True)
 def _expand(ctx, x, shape):
     ctx.input_shape = x.shape
     return np.broadcast_to(x, shape)

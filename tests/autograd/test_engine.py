@@ -266,3 +266,16 @@ def test_creation_functions():
     assert x.numel() == 2 and x.T.shape == (2, 1) and x.long().dtype == \
         ng.int64
     assert np.asarray(x).dtype == np.float64
+
+
+def test_inplace_through_a_view_is_seen_by_version_checks():
+    x = ng.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
+    y = x * 1
+    z = y.exp()
+    v = z.view(2, 2)
+    v[0, 0] = 5.0
+    with pytest.raises(RuntimeError, match="modified by an inplace"):
+        z.sum().backward()
+    w = ng.arange(4.0)
+    w.view(2, 2)[1].fill_(0)
+    assert w.tolist() == [0.0, 1.0, 0.0, 0.0]

@@ -1,0 +1,533 @@
+"""batch_norm, layer_norm and group_norm.
+
+Forward and backward are fused Numba kernels: one sweep computes every
+per-channel (or per-row) sum the step needs, one more writes the result.
+Statistics are accumulated in float64 around a per-channel shift (the
+channel's first element), so the one-sweep variance does not cancel.
+
+Under ``create_graph`` (grad mode on during backward) the backward is
+instead written with differentiable numgrad ops, recomputing the batch
+statistics from the saved input, so higher-order gradients are exact."""
+import numbers
+
+import numpy as np
+import numba
+from numba import njit, prange
+
+from ..autograd import grad_mode
+from ..tensor import Tensor
+from . import pointwise as pw
+from .pool import check_float, check_tensor, kernel_array, restore
+from .reduce import mean as _mean, sum as _sum
+from .registry import op
+from .shape import reshape
+
+# reassoc lets LLVM vectorise the float64 sums; no nnan/ninf, so NaN and
+# inf still propagate as in PyTorch.
+_FAST = {"reassoc", "contract"}
+_JIT = dict(cache=True, error_model="numpy", nogil=True, fastmath=_FAST)
+_PAR = dict(_JIT, parallel=True)
+
+
+# ---- batch-norm kernels (x viewed as (N, C, S)) -----------------------------
+@njit(**_PAR)
+def _channel_moments(x, shift, s1, s2):
+    """s1[c] = sum(x - shift[c]), s2[c] = sum((x - shift[c])**2)."""
+    n_, c_, s_ = x.shape
+    if s_ == 1:
+        # (N, C): walk rows so the inner loop runs along contiguous channels
+        for c in range(c_):
+            s1[c] = 0.0
+            s2[c] = 0.0
+        for n in range(n_):
+            for c in range(c_):
+                d = x[n, c, 0] - shift[c]
+                s1[c] += d
+                s2[c] += d * d
+    else:
+        for c in prange(c_):
+            k = shift[c]
+            a = 0.0
+            b = 0.0
+            for n in range(n_):
+                for s in range(s_):
+                    d = x[n, c, s] - k
+                    a += d
+                    b += d * d
+            s1[c] = a
+            s2[c] = b
+
+
+@njit(**_PAR)
+def _channel_grad_sums(g, x, mean, s1, s2):
+    """s1[c] = sum(g), s2[c] = sum(g * (x - mean[c]))."""
+    n_, c_, s_ = x.shape
+    if s_ == 1:
+        for c in range(c_):
+            s1[c] = 0.0
+            s2[c] = 0.0
+        for n in range(n_):
+            for c in range(c_):
+                gv = g[n, c, 0]
+                s1[c] += gv
+                s2[c] += gv * (x[n, c, 0] - mean[c])
+    else:
+        for c in prange(c_):
+            m = mean[c]
+            a = 0.0
+            b = 0.0
+            for n in range(n_):
+                for s in range(s_):
+                    gv = g[n, c, s]
+                    a += gv
+                    b += gv * (x[n, c, s] - m)
+            s1[c] = a
+            s2[c] = b
+
+
+# The mean arrives split in two values of the data's dtype, hi + lo, so
+# that float32 data is centred as (x - hi) - lo: as exact as float64
+# centring while the loop stays in float32.
+@njit(**_PAR)
+def _channel_affine(x, hi, lo, scale, shift, out):
+    """out = (x - mean[c]) * scale[c] + shift[c]."""
+    n_, c_, s_ = x.shape
+    for nc in prange(n_ * c_):
+        n = nc // c_
+        c = nc - n * c_
+        mh = hi[c]
+        ml = lo[c]
+        a = scale[c]
+        b = shift[c]
+        for s in range(s_):
+            out[n, c, s] = ((x[n, c, s] - mh) - ml) * a + b
+
+
+@njit(**_PAR)
+def _channel_affine2(g, x, hi, lo, k1, k2, k3, out):
+    """out = k1[c] * g + k2[c] * (x - mean[c]) + k3[c]."""
+    n_, c_, s_ = x.shape
+    for nc in prange(n_ * c_):
+        n = nc // c_
+        c = nc - n * c_
+        mh = hi[c]
+        ml = lo[c]
+        a = k1[c]
+        b = k2[c]
+        d = k3[c]
+        for s in range(s_):
+            out[n, c, s] = a * g[n, c, s] + b * ((x[n, c, s] - mh) - ml) + d
+
+
+# ---- layer-norm kernels (x viewed as (R, K)) ----------------------------------
+@njit(**_PAR)
+def _rows_forward(x, w, b, eps, out, mean, rstd):
+    r_, k_ = x.shape
+    for r in prange(r_):
+        k0 = np.float64(x[r, 0])
+        a = 0.0
+        q = 0.0
+        for k in range(k_):
+            d = x[r, k] - k0
+            a += d
+            q += d * d
+        m = a / k_
+        var = q / k_ - m * m
+        if var < 0.0:
+            var = 0.0
+        mu = k0 + m
+        rs = 1.0 / np.sqrt(var + eps)
+        mean[r] = mu
+        rstd[r] = rs
+        for k in range(k_):
+            out[r, k] = (x[r, k] - mu) * rs * w[k] + b[k]
+
+
+@njit(**_PAR)
+def _rows_backward(g, x, w, mean, rstd, dx, dw_part, db_part, need_x,
+                   need_wb):
+    r_, k_ = x.shape
+    chunks = dw_part.shape[0]
+    for t in prange(chunks):
+        r0 = t * r_ // chunks
+        r1 = (t + 1) * r_ // chunks
+        for r in range(r0, r1):
+            mu = mean[r]
+            rs = rstd[r]
+            if need_x:
+                a = 0.0
+                c = 0.0
+                for k in range(k_):
+                    gw = g[r, k] * w[k]
+                    a += gw
+                    c += gw * ((x[r, k] - mu) * rs)
+                a /= k_
+                c /= k_
+                for k in range(k_):
+                    xh = (x[r, k] - mu) * rs
+                    dx[r, k] = (g[r, k] * w[k] - a - xh * c) * rs
+            if need_wb:
+                for k in range(k_):
+                    gv = g[r, k]
+                    dw_part[t, k] += gv * ((x[r, k] - mu) * rs)
+                    db_part[t, k] += gv
+
+
+# ---- batch_norm --------------------------------------------------------------------
+def _split(mean, dt):
+    hi = mean.astype(dt)
+    return hi, (mean - hi).astype(dt)
+
+
+def _view3(a):
+    return a.reshape(a.shape[0], a.shape[1], -1)
+
+
+def _bump(t):
+    if not t._is_inference:
+        t._version.value += 1
+
+
+def _write_running(t, values):
+    from ..fusion import recorder
+    before = getattr(recorder, "before_write", None)
+    if before is not None:
+        before(t)
+    target = t._value()
+    np.copyto(target, values.reshape(target.shape), casting="unsafe")
+    _bump(t)
+
+
+@op("batch_norm", save=("x", "weight"), node_name="NativeBatchNormBackward0")
+def _batch_norm(ctx, x, weight, bias, *, running_mean, running_var,
+                training, momentum, eps):
+    xa, back = kernel_array(x)
+    x3 = _view3(xa)
+    n_, c_, s_ = x3.shape
+    count = n_ * s_
+    if training:
+        shift = (x3[0, :, 0].astype(np.float64) if count
+                 else np.zeros(c_))
+        s1 = np.empty(c_)
+        s2 = np.empty(c_)
+        if count:
+            _channel_moments(x3, shift, s1, s2)
+            centred = s1 / count
+            mean = shift + centred
+            var_sum = np.maximum(s2 - s1 * centred, 0.0)
+            var = var_sum / count
+        else:
+            mean = np.full(c_, np.nan)
+            var_sum = var = np.full(c_, np.nan)
+        if running_mean is not None and count:
+            old = running_mean._value().astype(np.float64).reshape(-1)
+            _write_running(running_mean,
+                           momentum * mean + (1 - momentum) * old)
+        if running_var is not None and count:
+            old = running_var._value().astype(np.float64).reshape(-1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                unbiased = var_sum / (count - 1)
+            _write_running(running_var,
+                           momentum * unbiased + (1 - momentum) * old)
+    else:
+        mean = running_mean._value().astype(np.float64).reshape(-1)
+        var = running_var._value().astype(np.float64).reshape(-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        invstd = 1.0 / np.sqrt(var + eps)
+    w = (np.ones(c_) if weight is None
+         else weight.astype(np.float64).reshape(-1))
+    b = (np.zeros(c_) if bias is None
+         else bias.astype(np.float64).reshape(-1))
+    ctx.mean, ctx.invstd, ctx.training = mean, invstd, training
+    ctx.bias_dtype = None if bias is None else bias.dtype
+    dt = x3.dtype
+    out = np.empty_like(x3)
+    if out.size:
+        _channel_affine(x3, *_split(mean, dt), (w * invstd).astype(dt),
+                        b.astype(dt), out)
+    return restore(out, back).reshape(x.shape)
+
+
+@_batch_norm.backward
+def _(ctx, g):
+    if grad_mode.state.enabled:
+        return _batch_norm_backward_graph(ctx, g)
+    need_x, need_w, need_b = ctx.needs_input_grad
+    x = ctx.x
+    weight = ctx.weight if "weight" in _saved(ctx) else None
+    ga, back = kernel_array(g._value())
+    xa, _ = kernel_array(x._value())
+    g3, x3 = _view3(ga), _view3(xa)
+    n_, c_, s_ = x3.shape
+    count = n_ * s_
+    mean, invstd = ctx.mean, ctx.invstd
+    w = (np.ones(c_) if weight is None
+         else weight._value().astype(np.float64).reshape(-1))
+    sg = sgx = None
+    if need_w or need_b or (need_x and ctx.training):
+        sg = np.empty(c_)
+        sgx = np.empty(c_)
+        if count:
+            _channel_grad_sums(g3, x3, mean, sg, sgx)
+        else:
+            sg[:] = 0.0
+            sgx[:] = 0.0
+    dt = x3.dtype
+    gx = gw = gb = None
+    if need_x:
+        k1 = w * invstd
+        if ctx.training:
+            k2 = -w * invstd ** 3 * sgx / max(count, 1)
+            k3 = -k1 * sg / max(count, 1)
+        else:
+            k2 = np.zeros(c_)
+            k3 = np.zeros(c_)
+        out = np.empty_like(x3)
+        if out.size:
+            _channel_affine2(g3, x3, *_split(mean, dt), k1.astype(dt),
+                             k2.astype(dt), k3.astype(dt), out)
+        gx = Tensor._make(restore(out, back).reshape(x._shape))
+    if need_w:
+        gw = Tensor._make((sgx * invstd).astype(
+            weight._value().dtype).reshape(weight._shape))
+    if need_b:
+        gb = Tensor._make(sg.astype(ctx.bias_dtype))
+    return gx, gw, gb
+
+
+def _saved(ctx):
+    node = ctx._node()
+    return node.saved if node is not None and node.saved else {}
+
+
+def _const(values, like, shape):
+    return Tensor._make(values.astype(like._value().dtype).reshape(shape))
+
+
+def _batch_norm_backward_graph(ctx, g):
+    """The same gradient as differentiable ops (for create_graph)."""
+    need_x, need_w, need_b = ctx.needs_input_grad
+    x = ctx.x
+    saved = _saved(ctx)
+    weight = ctx.weight if "weight" in saved else None
+    nd = x.dim()
+    c_ = x._shape[1]
+    dims = (0,) + tuple(range(2, nd))
+    shape = (1, c_) + (1,) * (nd - 2)
+    eps = ctx.params["eps"]
+    if ctx.training:
+        mean = _mean(x, dims, keepdim=True)
+        xc = x - mean
+        invstd = pw.rsqrt(_mean(xc * xc, dims, keepdim=True) + eps)
+    else:
+        xc = x - _const(ctx.mean, x, shape)
+        invstd = _const(ctx.invstd, x, shape)
+    xhat = xc * invstd
+    gx = gw = gb = None
+    if need_x:
+        scale = invstd if weight is None else invstd * reshape(weight,
+                                                               shape)
+        if ctx.training:
+            gx = scale * (g - _mean(g, dims, keepdim=True)
+                          - xhat * _mean(g * xhat, dims, keepdim=True))
+        else:
+            gx = g * scale
+    if need_w:
+        gw = reshape(_sum(g * xhat, dims), weight._shape)
+    if need_b:
+        gb = _sum(g, dims)
+    return gx, gw, gb
+
+
+def _check_channels(t, name, c_):
+    if t is not None and t.numel() != c_:
+        raise RuntimeError(f"{name} should contain {c_} elements not "
+                           f"{t.numel()}")
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None,
+               training=False, momentum=0.1, eps=1e-5):
+    check_tensor(input, "batch_norm")
+    if momentum is None or not isinstance(momentum, numbers.Real):
+        raise TypeError("batch_norm(): argument 'momentum' (position 7) "
+                        "must be float, not "
+                        f"{type(momentum).__name__}")
+    shape = input._shape
+    c_ = shape[1] if len(shape) > 1 else 0
+    if training:
+        size = 1
+        for i, s in enumerate(shape):
+            if i != 1:
+                size *= s
+        if len(shape) >= 2 and size == 1:
+            raise ValueError("Expected more than 1 value per channel when "
+                             "training, got input size "
+                             f"torch.Size({list(shape)})")
+    elif running_mean is None or running_var is None:
+        name = "running_mean" if running_mean is None else "running_var"
+        raise RuntimeError(f"{name} must be defined in evaluation mode")
+    _check_channels(running_mean, "running_mean", c_)
+    _check_channels(running_var, "running_var", c_)
+    _check_channels(weight, "weight", c_)
+    _check_channels(bias, "bias", c_)
+    if len(shape) < 2:
+        raise RuntimeError("batch_norm: expected input with at least 2 "
+                           f"dimensions, but got {list(shape)}")
+    check_float(input, "batch_norm")
+    return _batch_norm(input, weight, bias, running_mean=running_mean,
+                       running_var=running_var, training=bool(training),
+                       momentum=float(momentum), eps=float(eps))
+
+
+# ---- layer_norm ------------------------------------------------------------------
+def _chunks(rows):
+    return max(1, min(rows, 4 * numba.get_num_threads()))
+
+
+@op("layer_norm", save=("x", "weight"), node_name="NativeLayerNormBackward0")
+def _layer_norm(ctx, x, weight, bias, *, ndim, eps):
+    xa, back = kernel_array(x)
+    k_ = int(np.prod(x.shape[x.ndim - ndim:], dtype=np.int64))
+    x2 = xa.reshape(-1, k_)
+    r_ = x2.shape[0]
+    dt = x2.dtype
+    w = np.ones(k_, dt) if weight is None else np.ascontiguousarray(
+        weight, dtype=dt).reshape(-1)
+    b = np.zeros(k_, dt) if bias is None else np.ascontiguousarray(
+        bias, dtype=dt).reshape(-1)
+    out = np.empty_like(x2)
+    mean = np.empty(r_)
+    rstd = np.empty(r_)
+    if out.size:
+        _rows_forward(x2, w, b, float(eps), out, mean, rstd)
+    ctx.mean, ctx.rstd = mean, rstd
+    return restore(out, back).reshape(x.shape)
+
+
+@_layer_norm.backward
+def _(ctx, g):
+    if grad_mode.state.enabled:
+        return _layer_norm_backward_graph(ctx, g)
+    need_x, need_w, need_b = ctx.needs_input_grad
+    x = ctx.x
+    saved = _saved(ctx)
+    weight = ctx.weight if "weight" in saved else None
+    ndim = ctx.params["ndim"]
+    xa, back = kernel_array(x._value())
+    ga, _ = kernel_array(g._value())
+    k_ = int(np.prod(x._shape[x.dim() - ndim:], dtype=np.int64))
+    x2 = xa.reshape(-1, k_)
+    g2 = ga.reshape(-1, k_)
+    r_ = x2.shape[0]
+    dt = x2.dtype
+    w = np.ones(k_, dt) if weight is None else np.ascontiguousarray(
+        weight._value(), dtype=dt).reshape(-1)
+    need_wb = bool(need_w or need_b)
+    chunks = _chunks(r_) if need_wb else 1
+    dx = np.empty_like(x2) if need_x else np.empty((0, 0), dt)
+    dw_part = np.zeros((chunks, k_) if need_wb else (1, 0))
+    db_part = np.zeros_like(dw_part)
+    if x2.size:
+        _rows_backward(g2, x2, w, ctx.mean, ctx.rstd, dx, dw_part, db_part,
+                       bool(need_x), need_wb)
+    gx = gw = gb = None
+    if need_x:
+        gx = Tensor._make(restore(dx, back).reshape(x._shape))
+    if need_w:
+        gw = Tensor._make(dw_part.sum(0).astype(
+            weight._value().dtype).reshape(weight._shape))
+    if need_b:
+        shape = x._shape[x.dim() - ndim:]
+        gb = Tensor._make(db_part.sum(0).astype(
+            x._value().dtype).reshape(shape))
+    return gx, gw, gb
+
+
+def _layer_norm_backward_graph(ctx, g):
+    need_x, need_w, need_b = ctx.needs_input_grad
+    x = ctx.x
+    saved = _saved(ctx)
+    weight = ctx.weight if "weight" in saved else None
+    ndim = ctx.params["ndim"]
+    nd = x.dim()
+    dims = tuple(range(nd - ndim, nd))
+    lead = tuple(range(nd - ndim))
+    mean = _mean(x, dims, keepdim=True)
+    xc = x - mean
+    rstd = pw.rsqrt(_mean(xc * xc, dims, keepdim=True) + ctx.params["eps"])
+    xhat = xc * rstd
+    gx = gw = gb = None
+    if need_x:
+        gwt = g if weight is None else g * weight
+        gx = rstd * (gwt - _mean(gwt, dims, keepdim=True)
+                     - xhat * _mean(gwt * xhat, dims, keepdim=True))
+    if need_w:
+        gw = _sum(g * xhat, lead) if lead else g * xhat
+    if need_b:
+        gb = _sum(g, lead) if lead else g
+    return gx, gw, gb
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    check_tensor(input, "layer_norm")
+    if isinstance(normalized_shape, numbers.Integral):
+        normalized_shape = (int(normalized_shape),)
+    normalized_shape = tuple(int(s) for s in normalized_shape)
+    if not normalized_shape:
+        raise RuntimeError(
+            "Expected normalized_shape to be at least 1-dimensional, i.e., "
+            "containing at least one element, but got normalized_shape = "
+            "[]")
+    shape = input._shape
+    nd = len(normalized_shape)
+    if weight is not None and tuple(weight._shape) != normalized_shape:
+        raise RuntimeError(
+            "Expected weight to be of same shape as normalized_shape, but "
+            f"got weight of shape {list(weight._shape)} and normalized_shape"
+            f" = {list(normalized_shape)}")
+    if bias is not None and tuple(bias._shape) != normalized_shape:
+        raise RuntimeError(
+            "Expected bias to be of same shape as normalized_shape, but got "
+            f"bias of shape {list(bias._shape)} and normalized_shape = "
+            f"{list(normalized_shape)}")
+    if len(shape) < nd or tuple(shape[len(shape) - nd:]) != normalized_shape:
+        raise RuntimeError(
+            f"Given normalized_shape={list(normalized_shape)}, expected "
+            f"input with shape [*, {', '.join(map(str, normalized_shape))}]"
+            f", but got input of size{list(shape)}")
+    check_float(input, "LayerNormKernelImpl")
+    return _layer_norm(input, weight, bias, ndim=nd, eps=float(eps))
+
+
+# ---- group_norm --------------------------------------------------------------
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    check_tensor(input, "group_norm")
+    shape = input._shape
+    if len(shape) < 2:
+        raise RuntimeError("Expected at least 2 dimensions for input tensor "
+                           f"but received {len(shape)}")
+    n_, c_ = shape[0], shape[1]
+    if num_groups <= 0 or c_ % num_groups:
+        raise RuntimeError(
+            "Expected number of channels in input to be divisible by "
+            f"num_groups, but got input of shape {list(shape)} and "
+            f"num_groups={num_groups}")
+    for t, name in ((weight, "weight"), (bias, "bias")):
+        if t is not None and (t.dim() != 1 or t.numel() != c_):
+            raise RuntimeError(
+                f"Expected {name} to be a vector of size equal to the number "
+                f"of channels in input, but got {name} of shape "
+                f"{list(t._shape)} and input of shape {list(shape)}")
+    check_float(input, "GroupNormKernelImpl")
+    k_ = c_ // num_groups
+    for s in shape[2:]:
+        k_ *= s
+    rows = reshape(input, (n_, num_groups, k_))
+    out = reshape(_layer_norm(rows, None, None, ndim=1, eps=float(eps)),
+                  shape)
+    affine = (1, c_) + (1,) * (len(shape) - 2)
+    if weight is not None:
+        out = out * reshape(weight, affine)
+    if bias is not None:
+        out = out + reshape(bias, affine)
+    return out
