@@ -50,8 +50,6 @@ multiply, subtract, divide, negative = mul, sub, div, neg
 half, double, short, long = float16, float64, int16, int64
 float = float32
 int = int32
-sub_ = None
-del sub_
 __version__ = "0.1.0"
 
 
@@ -78,3 +76,14 @@ def broadcast_to(input, size):
 
 def detach(input):
     return input.detach()
+
+
+_LAZY_SUBMODULES = ("nn", "optim", "models", "utils")
+
+
+def __getattr__(name):
+    # nn, optim and models load on first use, keeping `import numgrad` fast.
+    if name in _LAZY_SUBMODULES:
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'numgrad' has no attribute {name!r}")
