@@ -7,7 +7,7 @@ import math
 
 from numba import njit
 
-from ._tmp_libm import (cos, erf, exp, expm1, log, log1p, sigmoid, sin,  # noqa: F401,E501
+from .scalar_math import (cos, erf, exp, expm1, log, log1p, sigmoid, sin,  # noqa: F401,E501
                           tanh)
 
 
