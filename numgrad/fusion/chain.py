@@ -61,9 +61,12 @@ def _plain_scalar(value):
 class Plan:
     """A DAG flattened for code generation and execution."""
     __slots__ = ("nodes", "arrays", "scalars", "key", "flat", "shape",
-                 "outputs")
+                 "outputs", "total")
 
-    def __init__(self, outputs):
+    def __init__(self, outputs, total=False):
+        # total: the kernel returns the float64 sum of its one output
+        # instead of writing it (a trailing full reduction).
+        self.total = total
         out_shape = outputs[0].shape
         self.shape = out_shape
         size = outputs[0].size
@@ -108,7 +111,7 @@ class Plan:
                     tuple((a.dtype.str, a.flags.writeable)
                           for a in self.arrays),
                     tuple(_scalar_kind(s) for s in self.scalars),
-                    layout, tuple(self.outputs))
+                    layout, tuple(self.outputs), total)
 
 
 def _topological(outputs):

@@ -80,10 +80,14 @@ _DECORATOR = ("@njit(cache=True, error_model='numpy', fastmath={{'contract'}}"
               "{parallel})")
 
 
+TOTAL_BLOCK = 4096
+
+
 def kernel_source(plan):
     params = ([f"a{i}" for i in range(len(plan.arrays))]
-              + [f"s{i}" for i in range(len(plan.scalars))]
-              + [f"o{i}" for i in range(len(plan.outputs))])
+              + [f"s{i}" for i in range(len(plan.scalars))])
+    params += ["n"] if plan.total else [f"o{i}" for i in
+                                        range(len(plan.outputs))]
     lines = [HEADER]
     for parallel in (False, True):
         name = "kernel_par" if parallel else "kernel"
@@ -91,8 +95,31 @@ def kernel_source(plan):
         lines.append(_DECORATOR.format(
             parallel=", parallel=True" if parallel else ""))
         lines.append(f"def {name}({', '.join(params)}):")
-        lines.extend(_body(plan, parallel))
+        lines.extend(_total_body(plan, parallel) if plan.total
+                     else _body(plan, parallel))
     return "\n".join(lines) + "\n"
+
+
+def _total_body(plan, parallel):
+    """Sum of the chain's output without writing it: blocks of values go
+    through a small buffer summed with independent accumulators, so the
+    elementwise loop still vectorises (a plain running sum would not,
+    without reassociation flags that could change the chain's maths)."""
+    loop = "prange" if parallel else "range"
+    out = [f"    x{slot} = a{slot}[0]" for slot, a in enumerate(plan.arrays)
+           if a.size == 1]
+    out += ["    total = 0.0",
+            f"    for block in {loop}((n + {TOTAL_BLOCK - 1}) // "
+            f"{TOTAL_BLOCK}):",
+            f"        buf = np.empty({TOTAL_BLOCK}, np.float64)",
+            f"        start = block * {TOTAL_BLOCK}",
+            f"        stop = min(start + {TOTAL_BLOCK}, n)",
+            "        for i in range(start, stop):"]
+    out += _element_lines(plan, "i", "            ")
+    out += [f"            buf[i - start] = t{plan.outputs[0]}",
+            "        total += m.block_sum(buf, stop - start)",
+            "    return total"]
+    return out
 
 
 def _body(plan, parallel):
@@ -118,18 +145,23 @@ def _body(plan, parallel):
             out.append(f"{indent}for i{k} in {rng}(d{k}):")
             indent += "    "
         index = ", ".join(f"i{k}" for k in range(ndim))
+    out += _element_lines(plan, index, indent)
+    for k, n in enumerate(plan.outputs):
+        out.append(f"{indent}o{k}[{index}] = t{n}")
+    return out
+
+
+def _element_lines(plan, index, indent):
+    """Loads of the arrays at ``index``, then one assignment per node."""
+    out = []
     for slot, a in enumerate(plan.arrays):
         if not (plan.flat and a.size == 1):
             out.append(f"{indent}x{slot} = a{slot}[{index}]")
     for n, node in enumerate(plan.nodes):
         compute = node.compute_dtype.name
-        args = {}
-        for name, arg in zip(node.spec.input_names, _refs(plan, node, n)):
-            args[name] = arg
+        args = dict(zip(node.spec.input_names, _refs(plan, node, n)))
         expr = node.spec.inline(_cast_args(args, node, plan, n), compute)
         out.append(f"{indent}t{n} = {_np_name(node.dtype.name)}({expr})")
-    for k, n in enumerate(plan.outputs):
-        out.append(f"{indent}o{k}[{index}] = t{n}")
     return out
 
 

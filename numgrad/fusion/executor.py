@@ -92,3 +92,21 @@ def run_single(expr):
     result = np.empty(shape, expr.dtype.np)
     _launch(plan_key, serial, parallel, size, arrays, scalars, [result])
     return result
+
+
+def run_total(expr):
+    """The float64 sum of a pending expression, or None where the chain
+    cannot use the flat loop (it is then materialised as usual)."""
+    plan = Plan([expr], total=True)
+    if not plan.flat:
+        return None
+    serial, parallel = kernels_for(plan)
+    arrays = [a.reshape(-1) for a in plan.arrays]
+    use_parallel = expr.size >= PARALLEL_MIN_ELEMENTS
+    kernel = parallel if use_parallel else serial
+    try:
+        return kernel(*arrays, *plan.scalars, expr.size)
+    except Exception:
+        serial, parallel = rebuild_uncached(plan.key)
+        kernel = parallel if use_parallel else serial
+        return kernel(*arrays, *plan.scalars, expr.size)

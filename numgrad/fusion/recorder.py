@@ -20,7 +20,7 @@ import numpy as np
 from .. import _config
 from ..tensor import Tensor
 from .chain import ArrayLeaf, Expr
-from .executor import run, run_single
+from .executor import run, run_single, run_total
 
 MAX_DEPTH = 48
 MIN_ELEMENTS = int(os.environ.get("NUMGRAD_FUSION_MIN_ELEMENTS", 4096))
@@ -119,6 +119,16 @@ def _reachable(expr):
             elif isinstance(arg, ArrayLeaf):
                 seen.add(id(arg.array))
     return seen
+
+
+def fused_total(tensor):
+    """Sum of a pending floating tensor computed in the chain's own loop,
+    without writing the chain's output; None if it cannot be fused."""
+    expr = tensor._expr
+    if (expr is None or expr.value is not None or expr.size == 0
+            or not expr.dtype.is_floating_point):
+        return None
+    return run_total(expr)
 
 
 def before_write(tensor):

@@ -233,9 +233,12 @@ class OpCtx:
 
 
 def apply_structured(spec, inputs, params):
+    # A forward given ``precomputed`` (its value, from a fused kernel)
+    # does not read its inputs: they stay pending, unmaterialised.
+    lazy = params.get("precomputed") is not None
     arrays = []
     for t in inputs:
-        if t is None:
+        if t is None or lazy:
             arrays.append(None)
         elif isinstance(t, Tensor):
             arrays.append(t._value())
@@ -245,7 +248,7 @@ def apply_structured(spec, inputs, params):
     ctx = OpCtx()
     out_array = spec.forward(ctx, *arrays, **params)
     out = Tensor._make(out_array)
-    if spec.view and out_array.base is not None \
+    if spec.view and not lazy and out_array.base is not None \
             and np.may_share_memory(out_array, arrays[0]):
         out._version = inputs[0]._version
     if _wants_grad(spec, inputs):

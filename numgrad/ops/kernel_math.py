@@ -67,3 +67,25 @@ def ceil(x):
 @njit(inline="always")
 def isnan(x):
     return x != x
+
+
+@njit
+def block_sum(buf, n):
+    # Eight independent accumulators keep the adds pipelined.
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    i = 0
+    while i + 8 <= n:
+        s0 += buf[i]
+        s1 += buf[i + 1]
+        s2 += buf[i + 2]
+        s3 += buf[i + 3]
+        s4 += buf[i + 4]
+        s5 += buf[i + 5]
+        s6 += buf[i + 6]
+        s7 += buf[i + 7]
+        i += 8
+    rest = 0.0
+    while i < n:
+        rest += buf[i]
+        i += 1
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)) + rest

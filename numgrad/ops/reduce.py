@@ -21,10 +21,26 @@ def _grad_to_input(g, ctx):
 
 
 @op("sum")
-def _sum(ctx, x, dims, keepdim, dtype):
-    ctx.input_shape, ctx.dims = x.shape, dims
+def _sum(ctx, x, dims, keepdim, dtype, input_shape, precomputed=None):
+    ctx.input_shape, ctx.dims = input_shape, dims
+    if precomputed is not None:
+        return _total_array(precomputed, dtype, input_shape, keepdim)
     return np.asarray(np.sum(x, axis=dims, keepdims=keepdim,
                              dtype=dtype.np))
+
+
+def _total_array(total, dtype, input_shape, keepdim):
+    shape = (1,) * len(input_shape) if keepdim else ()
+    return np.full(shape, total, dtype=dtype.np)
+
+
+def _fused_total(input, dims, dtype):
+    """A full sum over a pending fused chain runs inside the chain's loop."""
+    if input._expr is None or len(dims) != input.dim() \
+            or dtype is not input.dtype:
+        return None
+    from ..fusion import recorder
+    return recorder.fused_total(input)
 
 
 @_sum.backward
@@ -44,14 +60,20 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
     if isinstance(input, (list, tuple)):
         raise TypeError("sum(): argument 'input' must be Tensor")
     dims = reduce_dims(dim, input.dim())
-    return _sum(input, dims=dims, keepdim=keepdim,
-                dtype=_accumulate_dtype(input, dtype))
+    dtype = _accumulate_dtype(input, dtype)
+    return _sum(input, dims=dims, keepdim=keepdim, dtype=dtype,
+                input_shape=input._shape,
+                precomputed=_fused_total(input, dims, dtype))
 
 
 @op("mean")
-def _mean(ctx, x, dims, keepdim):
-    ctx.input_shape, ctx.dims = x.shape, dims
-    ctx.count = int(np.prod([x.shape[d] for d in dims], dtype=np.int64))
+def _mean(ctx, x, dims, keepdim, dtype, input_shape, precomputed=None):
+    ctx.input_shape, ctx.dims = input_shape, dims
+    ctx.count = int(np.prod([input_shape[d] for d in dims],
+                            dtype=np.int64))
+    if precomputed is not None:
+        return _total_array(precomputed / builtins_max(ctx.count, 1),
+                            dtype, input_shape, keepdim)
     return np.asarray(np.mean(x, axis=dims, keepdims=keepdim),
                       dtype=x.dtype)
 
@@ -69,7 +91,10 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
             "mean(): could not infer output dtype. Input dtype must be "
             "either a floating point or complex dtype. Got: "
             f"{input.dtype.name.capitalize()}")
-    return _mean(input, dims=reduce_dims(dim, input.dim()), keepdim=keepdim)
+    dims = reduce_dims(dim, input.dim())
+    return _mean(input, dims=dims, keepdim=keepdim, dtype=input.dtype,
+                 input_shape=input._shape,
+                 precomputed=_fused_total(input, dims, input.dtype))
 
 
 @op("prod", save=("x", "out"))

@@ -18,7 +18,9 @@ Grammar of an entry (every op in numgrad is one of two shapes):
     (and ``"out"``) that backward reads as ``ctx.<name>``; ``@f.backward``
     ``def _(ctx, grad)`` returns one gradient per input, computed with
     differentiable numgrad ops so higher-order gradients work.  The
-    ``cuda`` slot holds the device kernel where one exists.
+    ``cuda`` slot holds the device kernel where one exists.  A forward
+    may take ``precomputed=`` (its result, computed by a fused kernel);
+    its array inputs are then None and are not materialised.
 """
 import inspect
 import types

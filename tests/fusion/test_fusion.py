@@ -16,16 +16,24 @@ def fused(monkeypatch):
     launches = []
     real_run = executor.run
 
+    real_total = executor.run_total
+
     def run(outputs):
         launches.append(Plan(outputs))
         return real_run(outputs)
+
+    def run_total(expr):
+        launches.append(Plan([expr], total=True))
+        return real_total(expr)
     monkeypatch.setattr(recorder, "run", run)
+    monkeypatch.setattr(recorder, "run_total", run_total)
     yield launches
     ng.fusion.set_enabled(True)
 
 
 def chain(L, x, y):
-    return (L.sigmoid(x) * L.tanh(y) + x * x * 0.5 - L.exp(-y)) / (1 + y * y)
+    sigmoid = L.sigmoid if L is not np else (lambda v: 1 / (1 + np.exp(-v)))
+    return (sigmoid(x) * L.tanh(y) + x * x * 0.5 - L.exp(-y)) / (1 + y * y)
 
 
 def _grads(x_arr, y_arr):
@@ -45,7 +53,8 @@ def test_chain_is_one_forward_and_one_backward_kernel(fused):
     x.grad.numpy()
     assert len(fused) == 2
     forward, backward = fused
-    assert len(forward.arrays) == 2 and len(forward.outputs) == 1
+    # forward: the sum runs inside the chain's loop; nothing is written
+    assert forward.total and len(forward.arrays) == 2
     # backward reads x, y and the scalar seed; writes both gradients and
     # recomputes the forward intermediates instead of loading them
     assert len(backward.outputs) == 2
@@ -146,3 +155,26 @@ def test_switch_off_runs_eagerly(fused):
     y = ng.ones(4) * 2
     assert y._data is not None
     assert not ng.fusion.is_enabled()
+
+
+def test_trailing_sum_runs_in_the_chain_loop(fused):
+    rng = np.random.default_rng(2)
+    xa, ya = rng.random((2, 5000), dtype=np.float32)
+    x = ng.tensor(xa, requires_grad=True)
+    y = ng.tensor(ya)
+    f = chain(ng, x, y)
+    total = f.sum()
+    mean = f.mean()
+    # nothing written: both sums ran inside the chain's loop
+    assert [p.total for p in fused] == [True, True]
+    assert f._data is None
+    reference = chain(np, xa.astype(np.float64), ya.astype(np.float64))
+    np.testing.assert_allclose(total.item(), reference.sum(), rtol=1e-5)
+    np.testing.assert_allclose(mean.item(), reference.mean(), rtol=1e-5)
+    assert total.dtype == ng.float32 and total.grad_fn.name() == \
+        "SumBackward0"
+    total.backward()
+    ng.fusion.set_enabled(False)
+    x2 = ng.tensor(xa, requires_grad=True)
+    chain(ng, x2, y).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), x2.grad.numpy(), rtol=1e-6)
