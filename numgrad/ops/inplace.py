@@ -8,6 +8,15 @@ from ..tensor import Tensor
 from . import pointwise as pw
 
 
+def storage_for_write(tensor):
+    """The tensor's array, ready for a direct in-place write: pending
+    fused values that read it are computed first.  The caller bumps
+    ``tensor._version``."""
+    from ..fusion import recorder
+    recorder.before_write(tensor)
+    return tensor._value()
+
+
 def check_inplace(tensor):
     if (tensor._requires_grad and tensor.grad_fn is None
             and grad_mode.state.enabled):
@@ -141,9 +150,7 @@ def _fill_array(tensor, value):
             value = Tensor._make(value.astype(tensor.dtype.np))
         return _inplace(tensor, lambda: tensor * 0 + value)
     check_inplace(tensor)
-    from ..fusion import recorder
-    recorder.before_write(tensor)
-    tensor._value()[...] = value
+    storage_for_write(tensor)[...] = value
     tensor._version.value += 1
     return tensor
 
@@ -173,10 +180,8 @@ def copy_(self, src, non_blocking=False):
                                        .expand(self.shape) + 0 * self
                                        ).to(self.dtype))
     check_inplace(self)
-    from ..fusion import recorder
-    recorder.before_write(self)
-    np.copyto(self._value(), np.broadcast_to(src._value(), self._shape),
-              casting="unsafe")
+    np.copyto(storage_for_write(self),
+              np.broadcast_to(src._value(), self._shape), casting="unsafe")
     self._version.value += 1
     return self
 
@@ -191,4 +196,5 @@ def normal_(self, mean=0.0, std=1.0):
     return _fill_array(self, generator().normal(mean, std, self._shape))
 
 
-__all__ = [n for n in dir() if n.endswith("_") and not n.startswith("_")]
+__all__ = [n for n in dir() if n.endswith("_") and not n.startswith("_")
+           and n != "storage_for_write"]
