@@ -1,9 +1,12 @@
 """batch_norm, layer_norm and group_norm.
 
-Forward and backward are fused Numba kernels: one sweep computes every
-per-channel (or per-row) sum the step needs, one more writes the result.
-Statistics are accumulated in float64 around a per-channel shift (the
-channel's first element), so the one-sweep variance does not cancel.
+Forward and backward are each one fused Numba kernel that reads the data
+from memory once: per channel (batch_norm) or per row (layer_norm) it
+computes every sum the step needs in one sweep, then writes the result while
+that channel's or row's data is still in cache.  Statistics are accumulated
+in float64 around a per-channel shift (the channel's first element), so the
+one-sweep variance does not cancel.  batch_norm's kernels run in parallel
+over channels, layer_norm's over rows.
 
 Under ``create_graph`` (grad mode on during backward) the backward is
 instead written with differentiable numgrad ops, recomputing the batch
@@ -30,96 +33,149 @@ _PAR = dict(_JIT, parallel=True)
 
 
 # ---- batch-norm kernels (x viewed as (N, C, S)) -----------------------------
+# Each kernel makes one pass per channel: the channel's sums, then (with its
+# data still in cache) the output.  ``coef`` is scratch of the data's dtype
+# holding per-channel coefficients, so the output loop runs in that dtype;
+# the mean is kept as hi + lo there, so float32 data is centred as
+# (x - hi) - lo, as exactly as in float64.
+@njit(**_JIT)
+def _fwd_coefs(c, mean, var, w, b, eps, coef):
+    coef[0, c] = mean[c]
+    coef[1, c] = mean[c] - coef[0, c]
+    coef[2, c] = w[c] / np.sqrt(var[c] + eps)
+    coef[3, c] = b[c]
+
+
 @njit(**_PAR)
-def _channel_moments(x, shift, s1, s2):
-    """s1[c] = sum(x - shift[c]), s2[c] = sum((x - shift[c])**2)."""
+def _bn_forward(x, w, b, eps, training, out, mean, var, coef):
+    """out = (x - mean) / sqrt(var + eps) * w + b per channel.  In training
+    ``mean`` and the biased ``var`` are computed here (around the channel's
+    first value, in float64); otherwise they are read."""
     n_, c_, s_ = x.shape
+    count = n_ * s_
     if s_ == 1:
-        # (N, C): walk rows so the inner loop runs along contiguous channels
+        # (N, C): walk rows so the inner loops run along contiguous channels
+        if training:
+            a = np.zeros(c_)
+            q = np.zeros(c_)
+            for c in range(c_):
+                mean[c] = x[0, c, 0]
+            for n in range(n_):
+                for c in range(c_):
+                    d = x[n, c, 0] - mean[c]
+                    a[c] += d
+                    q[c] += d * d
+            for c in range(c_):
+                centred = a[c] / count
+                mean[c] += centred
+                var[c] = max(q[c] - a[c] * centred, 0.0) / count
         for c in range(c_):
-            s1[c] = 0.0
-            s2[c] = 0.0
+            _fwd_coefs(c, mean, var, w, b, eps, coef)
         for n in range(n_):
             for c in range(c_):
-                d = x[n, c, 0] - shift[c]
-                s1[c] += d
-                s2[c] += d * d
+                out[n, c, 0] = ((x[n, c, 0] - coef[0, c]) - coef[1, c]) \
+                    * coef[2, c] + coef[3, c]
     else:
         for c in prange(c_):
-            k = shift[c]
-            a = 0.0
-            b = 0.0
+            if training:
+                k = np.float64(x[0, c, 0])
+                a = 0.0
+                q = 0.0
+                for n in range(n_):
+                    for s in range(s_):
+                        d = x[n, c, s] - k
+                        a += d
+                        q += d * d
+                centred = a / count
+                mean[c] = k + centred
+                var[c] = max(q - a * centred, 0.0) / count
+            _fwd_coefs(c, mean, var, w, b, eps, coef)
+            mh = coef[0, c]
+            ml = coef[1, c]
+            sc = coef[2, c]
+            sh = coef[3, c]
             for n in range(n_):
                 for s in range(s_):
-                    d = x[n, c, s] - k
-                    a += d
-                    b += d * d
-            s1[c] = a
-            s2[c] = b
+                    out[n, c, s] = ((x[n, c, s] - mh) - ml) * sc + sh
+
+
+@njit(**_JIT)
+def _bwd_coefs(c, mean, invstd, w, sg, sgx, count, training, coef):
+    inv = invstd[c]
+    k1 = w[c] * inv
+    coef[0, c] = mean[c]
+    coef[1, c] = mean[c] - coef[0, c]
+    coef[2, c] = k1
+    if training:
+        coef[3, c] = -k1 * inv * inv * sgx[c] / count
+        coef[4, c] = -k1 * sg[c] / count
+    else:
+        coef[3, c] = 0.0
+        coef[4, c] = 0.0
 
 
 @njit(**_PAR)
-def _channel_grad_sums(g, x, mean, s1, s2):
-    """s1[c] = sum(g), s2[c] = sum(g * (x - mean[c]))."""
+def _bn_backward(g, x, mean, invstd, w, training, need_sums, need_x, dx, sg,
+                 sgx, coef):
+    """sg = sum(g), sgx = sum(g * (x - mean)) per channel (if need_sums),
+    then dx = k1 g + k2 (x - mean) + k3 (training) or k1 g (eval)."""
     n_, c_, s_ = x.shape
+    count = max(n_ * s_, 1)
     if s_ == 1:
-        for c in range(c_):
-            s1[c] = 0.0
-            s2[c] = 0.0
-        for n in range(n_):
+        if need_sums:
             for c in range(c_):
-                gv = g[n, c, 0]
-                s1[c] += gv
-                s2[c] += gv * (x[n, c, 0] - mean[c])
+                sg[c] = 0.0
+                sgx[c] = 0.0
+            for n in range(n_):
+                for c in range(c_):
+                    gv = g[n, c, 0]
+                    sg[c] += gv
+                    sgx[c] += gv * (x[n, c, 0] - mean[c])
+        if need_x:
+            for c in range(c_):
+                _bwd_coefs(c, mean, invstd, w, sg, sgx, count, training,
+                           coef)
+            for n in range(n_):
+                for c in range(c_):
+                    if training:
+                        dx[n, c, 0] = coef[2, c] * g[n, c, 0] + coef[3, c] * (
+                            (x[n, c, 0] - coef[0, c]) - coef[1, c]) \
+                            + coef[4, c]
+                    else:
+                        dx[n, c, 0] = coef[2, c] * g[n, c, 0]
     else:
         for c in prange(c_):
-            m = mean[c]
-            a = 0.0
-            b = 0.0
-            for n in range(n_):
-                for s in range(s_):
-                    gv = g[n, c, s]
-                    a += gv
-                    b += gv * (x[n, c, s] - m)
-            s1[c] = a
-            s2[c] = b
+            if need_sums:
+                m = mean[c]
+                a = 0.0
+                q = 0.0
+                for n in range(n_):
+                    for s in range(s_):
+                        gv = g[n, c, s]
+                        a += gv
+                        q += gv * (x[n, c, s] - m)
+                sg[c] = a
+                sgx[c] = q
+            if need_x:
+                _bwd_coefs(c, mean, invstd, w, sg, sgx, count, training,
+                           coef)
+                mh = coef[0, c]
+                ml = coef[1, c]
+                k1 = coef[2, c]
+                k2 = coef[3, c]
+                k3 = coef[4, c]
+                if training:
+                    for n in range(n_):
+                        for s in range(s_):
+                            dx[n, c, s] = k1 * g[n, c, s] + k2 * (
+                                (x[n, c, s] - mh) - ml) + k3
+                else:
+                    for n in range(n_):
+                        for s in range(s_):
+                            dx[n, c, s] = k1 * g[n, c, s]
 
 
-# The mean arrives split in two values of the data's dtype, hi + lo, so
-# that float32 data is centred as (x - hi) - lo: as exact as float64
-# centring while the loop stays in float32.
-@njit(**_PAR)
-def _channel_affine(x, hi, lo, scale, shift, out):
-    """out = (x - mean[c]) * scale[c] + shift[c]."""
-    n_, c_, s_ = x.shape
-    for nc in prange(n_ * c_):
-        n = nc // c_
-        c = nc - n * c_
-        mh = hi[c]
-        ml = lo[c]
-        a = scale[c]
-        b = shift[c]
-        for s in range(s_):
-            out[n, c, s] = ((x[n, c, s] - mh) - ml) * a + b
-
-
-@njit(**_PAR)
-def _channel_affine2(g, x, hi, lo, k1, k2, k3, out):
-    """out = k1[c] * g + k2[c] * (x - mean[c]) + k3[c]."""
-    n_, c_, s_ = x.shape
-    for nc in prange(n_ * c_):
-        n = nc // c_
-        c = nc - n * c_
-        mh = hi[c]
-        ml = lo[c]
-        a = k1[c]
-        b = k2[c]
-        d = k3[c]
-        for s in range(s_):
-            out[n, c, s] = a * g[n, c, s] + b * ((x[n, c, s] - mh) - ml) + d
-
-
-# ---- layer-norm kernels (x viewed as (R, K)) ----------------------------------
+# ---- layer-norm kernels (x viewed as (R, K)) --------------------------------
 @njit(**_PAR)
 def _rows_forward(x, w, b, eps, out, mean, rstd):
     r_, k_ = x.shape
@@ -173,12 +229,7 @@ def _rows_backward(g, x, w, mean, rstd, dx, dw_part, db_part, need_x,
                     db_part[t, k] += gv
 
 
-# ---- batch_norm --------------------------------------------------------------------
-def _split(mean, dt):
-    hi = mean.astype(dt)
-    return hi, (mean - hi).astype(dt)
-
-
+# ---- batch_norm -------------------------------------------------------------
 def _view3(a):
     return a.reshape(a.shape[0], a.shape[1], -1)
 
@@ -206,45 +257,34 @@ def _batch_norm(ctx, x, weight, bias, *, running_mean, running_var,
     n_, c_, s_ = x3.shape
     count = n_ * s_
     if training:
-        shift = (x3[0, :, 0].astype(np.float64) if count
-                 else np.zeros(c_))
-        s1 = np.empty(c_)
-        s2 = np.empty(c_)
-        if count:
-            _channel_moments(x3, shift, s1, s2)
-            centred = s1 / count
-            mean = shift + centred
-            var_sum = np.maximum(s2 - s1 * centred, 0.0)
-            var = var_sum / count
-        else:
-            mean = np.full(c_, np.nan)
-            var_sum = var = np.full(c_, np.nan)
-        if running_mean is not None and count:
-            old = running_mean._value().astype(np.float64).reshape(-1)
-            _write_running(running_mean,
-                           momentum * mean + (1 - momentum) * old)
-        if running_var is not None and count:
-            old = running_var._value().astype(np.float64).reshape(-1)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                unbiased = var_sum / (count - 1)
-            _write_running(running_var,
-                           momentum * unbiased + (1 - momentum) * old)
+        mean = np.full(c_, np.nan)
+        var = np.full(c_, np.nan)
     else:
         mean = running_mean._value().astype(np.float64).reshape(-1)
         var = running_var._value().astype(np.float64).reshape(-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        invstd = 1.0 / np.sqrt(var + eps)
     w = (np.ones(c_) if weight is None
          else weight.astype(np.float64).reshape(-1))
     b = (np.zeros(c_) if bias is None
          else bias.astype(np.float64).reshape(-1))
+    out = np.empty_like(x3)
+    if count:
+        _bn_forward(x3, w, b, float(eps), bool(training), out, mean, var,
+                    np.empty((4, c_), x3.dtype))
+    if training and count:
+        if running_mean is not None:
+            old = running_mean._value().astype(np.float64).reshape(-1)
+            _write_running(running_mean,
+                           momentum * mean + (1 - momentum) * old)
+        if running_var is not None:
+            old = running_var._value().astype(np.float64).reshape(-1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                unbiased = var * (count / (count - 1))
+            _write_running(running_var,
+                           momentum * unbiased + (1 - momentum) * old)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        invstd = 1.0 / np.sqrt(var + eps)
     ctx.mean, ctx.invstd, ctx.training = mean, invstd, training
     ctx.bias_dtype = None if bias is None else bias.dtype
-    dt = x3.dtype
-    out = np.empty_like(x3)
-    if out.size:
-        _channel_affine(x3, *_split(mean, dt), (w * invstd).astype(dt),
-                        b.astype(dt), out)
     return restore(out, back).reshape(x.shape)
 
 
@@ -259,36 +299,21 @@ def _(ctx, g):
     xa, _ = kernel_array(x._value())
     g3, x3 = _view3(ga), _view3(xa)
     n_, c_, s_ = x3.shape
-    count = n_ * s_
-    mean, invstd = ctx.mean, ctx.invstd
     w = (np.ones(c_) if weight is None
          else weight._value().astype(np.float64).reshape(-1))
-    sg = sgx = None
-    if need_w or need_b or (need_x and ctx.training):
-        sg = np.empty(c_)
-        sgx = np.empty(c_)
-        if count:
-            _channel_grad_sums(g3, x3, mean, sg, sgx)
-        else:
-            sg[:] = 0.0
-            sgx[:] = 0.0
-    dt = x3.dtype
+    need_sums = bool(need_w or need_b or (need_x and ctx.training))
+    sg = np.zeros(c_)
+    sgx = np.zeros(c_)
+    dx = np.empty_like(x3) if need_x else np.empty((0, 0, 0), x3.dtype)
+    if x3.size:
+        _bn_backward(g3, x3, ctx.mean, ctx.invstd, w, bool(ctx.training),
+                     need_sums, bool(need_x), dx, sg, sgx,
+                     np.empty((5, c_), x3.dtype))
     gx = gw = gb = None
     if need_x:
-        k1 = w * invstd
-        if ctx.training:
-            k2 = -w * invstd ** 3 * sgx / max(count, 1)
-            k3 = -k1 * sg / max(count, 1)
-        else:
-            k2 = np.zeros(c_)
-            k3 = np.zeros(c_)
-        out = np.empty_like(x3)
-        if out.size:
-            _channel_affine2(g3, x3, *_split(mean, dt), k1.astype(dt),
-                             k2.astype(dt), k3.astype(dt), out)
-        gx = Tensor._make(restore(out, back).reshape(x._shape))
+        gx = Tensor._make(restore(dx, back).reshape(x._shape))
     if need_w:
-        gw = Tensor._make((sgx * invstd).astype(
+        gw = Tensor._make((sgx * ctx.invstd).astype(
             weight._value().dtype).reshape(weight._shape))
     if need_b:
         gb = Tensor._make(sg.astype(ctx.bias_dtype))
@@ -379,7 +404,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None,
                        momentum=float(momentum), eps=float(eps))
 
 
-# ---- layer_norm ------------------------------------------------------------------
+# ---- layer_norm -------------------------------------------------------------
 def _chunks(rows):
     return max(1, min(rows, 4 * numba.get_num_threads()))
 
@@ -499,7 +524,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     return _layer_norm(input, weight, bias, ndim=nd, eps=float(eps))
 
 
-# ---- group_norm --------------------------------------------------------------
+# ---- group_norm -------------------------------------------------------------
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     check_tensor(input, "group_norm")
     shape = input._shape

@@ -53,7 +53,11 @@ def kernel_array(a):
     in float32); the second value is the dtype to cast results back to."""
     if a.dtype == np.float16:
         return np.ascontiguousarray(a, dtype=np.float32), np.float16
-    return np.ascontiguousarray(a), None
+    a = np.ascontiguousarray(a)
+    if not a.flags.writeable:
+        # a read-only array is another Numba type: another compilation
+        a = a.copy()
+    return a, None
 
 
 def restore(a, dtype):
@@ -73,38 +77,40 @@ def _parallel(planes, work):
 
 # ---- kernels --------------------------------------------------------------
 @njit(**_JIT)
-def _max_plane(x, out, idx, p, hs, he, ws, we, dh, dw):
-    width = x.shape[2]
-    for oh in range(out.shape[1]):
+def _max_plane(x, out, idx, p, width, hs, he, ws, we, dh, dw):
+    """x: (planes, H*W); out, idx: (planes, OH*OW)."""
+    n_w = ws.shape[0]
+    for oh in range(hs.shape[0]):
         h0 = hs[oh]
         h1 = he[oh]
-        for ow in range(out.shape[2]):
+        for ow in range(n_w):
             w0 = ws[ow]
             w1 = we[ow]
-            best = x[p, h0, w0]
             where = h0 * width + w0
+            best = x[p, where]
             for ih in range(h0, h1, dh):
-                for iw in range(w0, w1, dw):
-                    v = x[p, ih, iw]
+                base = ih * width
+                for i in range(base + w0, base + w1, dw):
+                    v = x[p, i]
                     # PyTorch's rule: strictly greater, and NaN always wins
                     # (so the last NaN of the window is the index).
-                    if v > best or v != v:
+                    if (v > best) | (v != v):
                         best = v
-                        where = ih * width + iw
-            out[p, oh, ow] = best
-            idx[p, oh, ow] = where
+                        where = i
+            out[p, oh * n_w + ow] = best
+            idx[p, oh * n_w + ow] = where
 
 
 @njit(**_JIT)
-def _max_pool_serial(x, out, idx, hs, he, ws, we, dh, dw):
+def _max_pool_serial(x, out, idx, width, hs, he, ws, we, dh, dw):
     for p in range(x.shape[0]):
-        _max_plane(x, out, idx, p, hs, he, ws, we, dh, dw)
+        _max_plane(x, out, idx, p, width, hs, he, ws, we, dh, dw)
 
 
 @njit(**_PAR)
-def _max_pool_parallel(x, out, idx, hs, he, ws, we, dh, dw):
+def _max_pool_parallel(x, out, idx, width, hs, he, ws, we, dh, dw):
     for p in prange(x.shape[0]):
-        _max_plane(x, out, idx, p, hs, he, ws, we, dh, dw)
+        _max_plane(x, out, idx, p, width, hs, he, ws, we, dh, dw)
 
 
 @njit(**_JIT)
@@ -228,7 +234,9 @@ def _run_max(x3, win):
     if out.size:
         kernel = (_max_pool_parallel if _parallel(planes, oh * ow * win.area)
                   else _max_pool_serial)
-        kernel(x3, out, idx, win.hs, win.he, win.ws, win.we, win.dh, win.dw)
+        kernel(x3.reshape(planes, -1), out.reshape(planes, -1),
+               idx.reshape(planes, -1), x3.shape[2], win.hs, win.he, win.ws,
+               win.we, win.dh, win.dw)
     return out, idx
 
 
@@ -267,7 +275,7 @@ def _run_avg_back(g3, win):
     return gi
 
 
-# ---- ops ------------------------------------------------------------------------
+# ---- ops --------------------------------------------------------------------
 @op("max_pool2d", node_name="MaxPool2DWithIndicesBackward0")
 def _max_pool(ctx, x, *, win, sink=None):
     x3, lead, back = as_planes(x)
@@ -333,7 +341,7 @@ def _(ctx, gg):
     return (_avg_pool(gg, win=ctx.params["win"]),)
 
 
-# ---- argument handling ----------------------------------------------------------
+# ---- argument handling ------------------------------------------------------
 def _pair(value, fn, what, allow_empty=False):
     if isinstance(value, Tensor):
         value = value.tolist()
@@ -422,7 +430,7 @@ def _pool_geometry(input, fn, kernel_size, stride, padding, dilation,
     return k, s, pad, dil, out_hw
 
 
-# ---- public functions -------------------------------------------------------------
+# ---- public functions -------------------------------------------------------
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1,
                ceil_mode=False, return_indices=False):
     k, s, pad, dil, out_hw = _pool_geometry(
@@ -528,7 +536,7 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
     return out, Tensor._make(sink[0])
 
 
-# ---- 1-D forms: a 2-D pool over (…, 1, L) ---------------------------------------
+# ---- 1-D forms: a 2-D pool over (…, 1, L) -----------------------------------
 def _single(value, fn, what):
     if isinstance(value, Tensor):
         value = value.tolist()

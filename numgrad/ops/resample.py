@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..tensor import Tensor
-from .pool import (_parallel, as_planes, check_float, check_tensor, restore,
+from .pool import (_parallel, as_planes, check_tensor, restore,
                    torch_type_name)
 from .registry import op
 
@@ -128,7 +128,7 @@ def _bilinear_back_parallel(g, gi, h0, h1, lh0, lh1, w0, w1, lw0, lw1):
         _bilinear_back_plane(g, gi, p, h0, h1, lh0, lh1, w0, w1, lw0, lw1)
 
 
-# ---- source indices (PyTorch's rules, in PyTorch's precision) -----------------
+# ---- source indices (PyTorch's rules, in PyTorch's precision) ---------------
 def _scale_value(scale, in_size, out_size, dt):
     """compute_scales_value: 1/scale when a scale was given, else in/out."""
     if scale is not None and scale > 0:
@@ -262,7 +262,7 @@ def _(ctx, gg):
     return (_upsample(gg, geom=ctx.params["geom"]),)
 
 
-# ---- interpolate -----------------------------------------------------------------
+# ---- interpolate ------------------------------------------------------------
 _MODES = ("nearest", "linear", "bilinear", "bicubic", "trilinear", "area",
           "nearest-exact")
 _NEEDS = {"linear": 3, "bilinear": 4, "bicubic": 4, "trilinear": 5}
@@ -405,7 +405,7 @@ def upsample_bilinear(input, size=None, scale_factor=None):
                        align_corners=True)
 
 
-# ---- pad ------------------------------------------------------------------------
+# ---- pad --------------------------------------------------------------------
 @op("constant_pad_nd", node_name="ConstantPadNdBackward0")
 def _constant_pad(ctx, x, *, pads, value):
     """``pads``: (before, after) per dimension, leading dims included.
