@@ -3,6 +3,7 @@ the roots, then nodes in reverse creation order as their gradients
 complete.  Broadcast reduction and dtype casts of gradients happen here,
 once, for every op."""
 import heapq
+import sys
 
 from . import grad_mode
 from .node import AccumulateGrad, ERR_BACKWARD_TWICE  # noqa: F401
@@ -75,7 +76,8 @@ def _accumulate(leaf, grad, create_graph):
         recorder.track(grad)
         leaf._grad = grad
     elif leaf._grad is None:
-        leaf._grad = Tensor._make(grad._value().copy())
+        leaf._grad = grad if _adoptable(grad) else Tensor._make(
+            grad._value().copy())
     else:
         current = leaf._grad
         if current.grad_fn is not None or current._requires_grad:
@@ -88,6 +90,23 @@ def _accumulate(leaf, grad, create_graph):
     if hooks:
         for fn in list(hooks.values()):
             fn(leaf)
+
+
+# References to a gradient tensor that only the engine holds, counted in
+# _adoptable: the buffer slot, the _accumulate and _adoptable frames, and
+# getrefcount's own argument.
+_ENGINE_ONLY_REFS = 4
+
+
+def _adoptable(grad):
+    """A gradient nobody else holds can become ``.grad`` without a copy,
+    as PyTorch's AccumulateGrad steals a buffer whose use count is one.
+    Anything a user or a hook kept, a view, or a graph value is copied."""
+    array = grad._data
+    return (array is not None and array.base is None
+            and array.flags.writeable and grad.grad_fn is None
+            and sys.getrefcount(grad) <= _ENGINE_ONLY_REFS
+            and sys.getrefcount(array) <= 2)
 
 
 def run_backward(roots, root_grads, retain_graph, create_graph,
@@ -141,6 +160,9 @@ def run_backward(roots, root_grads, retain_graph, create_graph,
                 if dependencies[child] == 0:
                     heapq.heappush(ready, (-child.sequence_nr, id(child),
                                            child))
+            # Drop this frame's references, so _adoptable's count is
+            # exact: only the buffer slot then holds a pending gradient.
+            outputs = grad = None
     finally:
         grad_mode.state.enabled = saved_mode
     if not accumulate:

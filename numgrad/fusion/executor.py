@@ -20,15 +20,16 @@ def run(outputs):
     serial, parallel = kernels_for(plan)
     shape = plan.shape
     size = outputs[0].size
+    # Outputs are allocated in their final shape so each result owns its
+    # buffer (the engine may then adopt it as a .grad without a copy).
+    results = [np.empty(shape, o.dtype.np) for o in outputs]
     if plan.flat:
         arrays = [a.reshape(-1) for a in plan.arrays]
-        results = [np.empty(size, o.dtype.np) for o in outputs]
+        targets = [r.reshape(-1) for r in results]
     else:
         arrays = [np.broadcast_to(a, shape) for a in plan.arrays]
-        results = [np.empty(shape, o.dtype.np) for o in outputs]
-    _launch(plan.key, serial, parallel, size, arrays, plan.scalars, results)
-    if plan.flat:
-        results = [r.reshape(shape) for r in results]
+        targets = results
+    _launch(plan.key, serial, parallel, size, arrays, plan.scalars, targets)
     return results
 
 
@@ -85,12 +86,9 @@ def run_single(expr):
         # The plan's key, not the plan: a plan holds its input arrays.
         entry = _single[key] = (plan.key, serial, parallel)
     plan_key, serial, parallel = entry
-    if flat:
-        result = np.empty(size, expr.dtype.np)
-        _launch(plan_key, serial, parallel, size, arrays, scalars, [result])
-        return result.reshape(shape)
     result = np.empty(shape, expr.dtype.np)
-    _launch(plan_key, serial, parallel, size, arrays, scalars, [result])
+    target = result.reshape(-1) if flat else result
+    _launch(plan_key, serial, parallel, size, arrays, scalars, [target])
     return result
 
 

@@ -279,3 +279,18 @@ def test_inplace_through_a_view_is_seen_by_version_checks():
     w = ng.arange(4.0)
     w.view(2, 2)[1].fill_(0)
     assert w.tolist() == [0.0, 1.0, 0.0, 0.0]
+
+
+def test_grad_never_aliases_a_tensor_someone_else_holds():
+    kept = []
+    x = ng.tensor([1.0, 2.0], requires_grad=True)
+    x.register_hook(lambda g: kept.append(g))
+    (x * 3 + x).sum().backward()
+    (x * 3 + x).sum().backward()      # accumulates in place into x.grad
+    assert kept[0].tolist() == [4.0, 4.0]
+    assert x.grad.tolist() == [8.0, 8.0]
+    seed = ng.ones(2)
+    y = ng.tensor([1.0, 2.0], requires_grad=True)
+    y.clone().backward(seed)
+    y.clone().backward(seed)
+    assert seed.tolist() == [1.0, 1.0] and y.grad.tolist() == [2.0, 2.0]
