@@ -281,7 +281,7 @@ class Tensor:
         arr = self._value()
         if arr.size != 1:
             raise RuntimeError(
-                f"Boolean value of Tensor with more than one value is "
+                "Boolean value of Tensor with more than one value is "
                 "ambiguous")
         return bool(arr.reshape(-1)[0])
 

@@ -6,7 +6,7 @@ import heapq
 import sys
 
 from . import grad_mode
-from .node import AccumulateGrad, ERR_BACKWARD_TWICE  # noqa: F401
+from .node import AccumulateGrad
 
 
 def _collect(root_nodes):

@@ -123,7 +123,6 @@ class Function(metaclass=FunctionMeta):
             wrapped.append(out)
         node.metadata["output_meta"] = meta
         saved = []
-        out_ids = {id(o): o for o in wrapped if isinstance(o, Tensor)}
         for t in ctx._to_save:
             if t is None:
                 saved.append(None)
@@ -131,7 +130,6 @@ class Function(metaclass=FunctionMeta):
                 saved.append(SavedTensor(t, node, False))
         node.saved = saved
         ctx._node = weakref.ref(node)
-        del out_ids
         return wrapped[0] if single else tuple(wrapped)
 
 

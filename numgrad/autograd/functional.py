@@ -87,7 +87,6 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
     from ..tensor import Tensor
     from ..creation import zeros_like
     from . import grad_mode
-    single_in = isinstance(inputs, Tensor)
     inputs = _prepare(_tuple(inputs), create_graph)
     vs = _tuple(v) if v is not None else None
     with grad_mode.enable_grad():

@@ -112,7 +112,6 @@ def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5,
     if isinstance(inputs, Tensor):
         inputs = (inputs,)
     inputs = tuple(inputs)
-    targets = _tensors(inputs)
     outputs = _flat_outputs(func, inputs)
     if grad_outputs is None:
         grad_outputs = tuple(

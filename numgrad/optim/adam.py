@@ -1,7 +1,5 @@
 """Adam and AdamW."""
-import numpy as np
 
-from ..autograd.grad_mode import enable_grad, no_grad
 from ..tensor import Tensor
 from . import _kernels
 from .optimizer import (Optimizer, storage_for_write, _check_grad_dtype,
@@ -60,29 +58,7 @@ class Adam(Optimizer):
             group.setdefault("differentiable", False)
             group.setdefault("decoupled_weight_decay", False)
             group.setdefault("fused", None)
-            for p in group["params"]:
-                p_state = self.state.get(p, [])
-                if len(p_state) != 0 and not isinstance(p_state["step"],
-                                                        Tensor):
-                    p_state["step"] = Tensor._make(
-                        np.array(float(p_state["step"]), np.float32))
-
-    def step(self, closure=None):
-        """Perform a single optimization step.
-
-        Args:
-            closure (Callable, optional): A closure that reevaluates the
-                model and returns the loss.
-        """
-        loss = None
-        if closure is not None:
-            with enable_grad():
-                loss = closure()
-
-        with no_grad():
-            for group in self.param_groups:
-                self._update_group(group)
-        return loss
+        self._step_counts_as_tensors()
 
     def _update_group(self, group):
         lr = float(_to_scalar(group["lr"]))

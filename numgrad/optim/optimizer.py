@@ -10,6 +10,7 @@ from copy import deepcopy
 import numpy as np
 
 from .. import dtypes
+from ..autograd.grad_mode import enable_grad, no_grad
 from ..ops.inplace import storage_for_write
 from ..tensor import Tensor
 
@@ -350,8 +351,35 @@ class Optimizer:
                     grad._version.value += 1
 
     def step(self, closure=None):
-        """Perform a single optimization step."""
+        """Perform a single optimization step.
+
+        Args:
+            closure (Callable, optional): A closure that reevaluates the
+                model and returns the loss.
+        """
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        with no_grad():
+            for group in self.param_groups:
+                self._update_group(group)
+        return loss
+
+    def _update_group(self, group):
+        """One group's in-place parameter update: each optimiser's own."""
         raise NotImplementedError
+
+    def _step_counts_as_tensors(self):
+        # Older state dicts keep ``step`` as a number; PyTorch's is a
+        # float32 tensor.
+        for group in self.param_groups:
+            for p in group["params"]:
+                p_state = self.state.get(p, [])
+                if len(p_state) != 0 and not isinstance(p_state["step"],
+                                                        Tensor):
+                    p_state["step"] = Tensor._make(
+                        np.array(float(p_state["step"]), np.float32))
 
     def add_param_group(self, param_group):
         """Add a parameter group (a dict with ``params`` and, optionally,

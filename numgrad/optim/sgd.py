@@ -1,7 +1,6 @@
 """Stochastic gradient descent (optionally with momentum)."""
 import numpy as np
 
-from ..autograd.grad_mode import enable_grad, no_grad
 from ..tensor import Tensor
 from . import _kernels
 from .optimizer import (Optimizer, storage_for_write, _check_grad_dtype,
@@ -55,23 +54,6 @@ class SGD(Optimizer):
             group.setdefault("foreach", None)
             group.setdefault("differentiable", False)
             group.setdefault("fused", False)
-
-    def step(self, closure=None):
-        """Perform a single optimization step.
-
-        Args:
-            closure (Callable, optional): A closure that reevaluates the
-                model and returns the loss.
-        """
-        loss = None
-        if closure is not None:
-            with enable_grad():
-                loss = closure()
-
-        with no_grad():
-            for group in self.param_groups:
-                self._update_group(group)
-        return loss
 
     def _update_group(self, group):
         lr = float(_to_scalar(group["lr"]))
