@@ -72,6 +72,10 @@ class Tensor:
         t._version = self._version
         return t
 
+    def _alias_copy(self):
+        """A new leaf holding a copy of the values."""
+        return Tensor._make(self._value().copy())
+
     def _value(self):
         data = self._data
         if data is None:

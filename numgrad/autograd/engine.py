@@ -41,11 +41,12 @@ def _needed(targets, parents):
 
 
 def _sum_to(grad, meta):
-    from ..ops.shape import sum_to_size
+    # Imports stay inside the rare branches: this runs for every edge.
     shape, dtype = meta
     if grad._shape != shape:
+        from ..ops.shape import sum_to_size
         grad = sum_to_size(grad, shape)
-    if grad.dtype is not dtype:
+    if grad._dtype is not dtype:
         grad = grad.to(dtype)
     return grad
 
@@ -65,7 +66,6 @@ def _apply_tensor_hooks(hooks, grad):
 
 
 def _accumulate(leaf, grad, create_graph):
-    from ..tensor import Tensor
     if create_graph:
         leaf._grad = grad if leaf._grad is None else leaf._grad + grad
     elif grad._data is None:
@@ -76,8 +76,7 @@ def _accumulate(leaf, grad, create_graph):
         recorder.track(grad)
         leaf._grad = grad
     elif leaf._grad is None:
-        leaf._grad = grad if _adoptable(grad) else Tensor._make(
-            grad._value().copy())
+        leaf._grad = grad if _adoptable(grad) else grad._alias_copy()
     else:
         current = leaf._grad
         if current.grad_fn is not None or current._requires_grad:

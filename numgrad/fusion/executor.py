@@ -55,8 +55,10 @@ def run_single(expr):
     scalars = []
     for arg in expr.args:
         if type(arg) is ArrayLeaf:
-            a = _collapse_broadcast(arg.array)
+            a = arg.array
             originals.append(a)
+            # The same classification as Plan: one element, the output's
+            # size and contiguous, or anything else (nd template).
             if a.size == 1:
                 key.append(a.dtype.char)
                 arrays.append(a.reshape(1))
@@ -64,14 +66,20 @@ def run_single(expr):
                 key.append(a.dtype.str)
                 arrays.append(a.reshape(-1))
             else:
-                flat = False
-                key.append(a.dtype.str)
-                arrays.append(a)
+                a = _collapse_broadcast(a)
+                originals[-1] = a
+                if a.size == 1:
+                    key.append(a.dtype.char)
+                    arrays.append(a)
+                else:
+                    flat = False
+                    key.append(a.dtype.str)
         else:
             key.append(type(arg))
             scalars.append(_plain_scalar(arg))
-    if len(arrays) > 1 and len({id(arg.array) for arg in expr.args
-                                if type(arg) is ArrayLeaf}) < len(arrays):
+    if len(originals) == 2 and originals[0] is originals[1] or \
+            len(originals) > 2 and len(set(map(id, originals))) < \
+            len(originals):
         # x * x: the plan passes a shared array once.
         return run([expr])[0]
     shape = expr.shape
@@ -88,6 +96,12 @@ def run_single(expr):
     plan_key, serial, parallel = entry
     result = np.empty(shape, expr.dtype.np)
     target = result.reshape(-1) if flat else result
+    if size < PARALLEL_MIN_ELEMENTS:
+        try:
+            serial(*arrays, *scalars, target)
+            return result
+        except Exception:
+            pass
     _launch(plan_key, serial, parallel, size, arrays, scalars, [target])
     return result
 

@@ -9,7 +9,8 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd import grad_mode
-from ..autograd.node import AccumulateGrad, Node, SavedTensor
+from ..autograd.node import (ERR_BACKWARD_TWICE, AccumulateGrad, Node,
+                             SavedTensor)
 from ..fusion import recorder
 from ..fusion.chain import ArrayLeaf, Expr
 from ..tensor import Tensor
@@ -71,11 +72,15 @@ def _wants_grad(spec, tensors):
 # ---- pointwise --------------------------------------------------------
 def pointwise_dtypes(spec, operands):
     rule = spec.dtypes
-    if rule == "same":
-        first = operands[0]
-        if all(isinstance(x, Tensor) and x._dtype is first._dtype
-               for x in operands) if isinstance(first, Tensor) else False:
-            return first._dtype, first._dtype
+    if rule == "same" and len(operands) == 2:
+        # The common cases, without the general promotion walk.
+        a, b = operands
+        if isinstance(a, Tensor):
+            if isinstance(b, Tensor):
+                if a._dtype is b._dtype:
+                    return a._dtype, a._dtype
+            elif a._dtype.category == 2 and isinstance(b, float):
+                return a._dtype, a._dtype
     if rule == "where":
         result = dtypes.result_type(*operands[1:])
         return result, result
@@ -186,12 +191,10 @@ def _attach_pointwise_node(spec, operands, out):
 
 
 def pointwise_backward(node, grads):
-    from . import tensor_math
     spec = node.spec
     ctx = node.ctx
     g = grads[0]
     if node.freed:
-        from ..autograd.node import ERR_BACKWARD_TWICE
         raise RuntimeError(ERR_BACKWARD_TWICE)
     values = dict(ctx.scalars)
     for name in node.saved:
@@ -205,6 +208,7 @@ def pointwise_backward(node, grads):
         grad_spec = spec.grad_specs[name]
         uses = [values[u] for u in grad_spec.uses]
         if create_graph:
+            from . import tensor_math
             partial = grad_spec.partial_fn(*uses, tensor_math)
             result.append(g * partial)
         else:
@@ -225,7 +229,6 @@ class OpCtx:
         if node is None or node.saved is None and not node.freed:
             raise AttributeError(name)
         if node.freed:
-            from ..autograd.node import ERR_BACKWARD_TWICE
             raise RuntimeError(ERR_BACKWARD_TWICE)
         if name not in node.saved:
             raise AttributeError(name)
