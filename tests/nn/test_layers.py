@@ -484,3 +484,23 @@ def test_functional_helpers(torch):
     assert F.one_hot(ng.tensor([1])).dtype == ng.int64
     with pytest.raises(RuntimeError, match="smaller than num_classes"):
         F.one_hot(ng.tensor([3]), 3)
+
+
+@pytest.mark.parametrize("name, args", [
+    ("ZeroPad2d", ((1, 2, 0, 3),)), ("ConstantPad2d", (2, 1.5)),
+    ("ReflectionPad2d", (1,)), ("ReplicationPad2d", ((2, 0, 1, 1),)),
+    ("ReflectionPad1d", (2,)), ("ZeroPad1d", (1,))])
+def test_padding_layers_match_torch(name, args, torch):
+    x = np.random.default_rng(0).random((2, 3, 5, 6)).astype(np.float32)
+    if name.endswith("1d"):
+        x = x[:, :, 0]
+    ours = getattr(nn, name)(*args)
+    theirs = getattr(torch.nn, name)(*args)
+    xt = ng.tensor(x, requires_grad=True)
+    tt = torch.tensor(x, requires_grad=True)
+    out, ref = ours(xt), theirs(tt)
+    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy())
+    out.sum().backward()
+    ref.sum().backward()
+    np.testing.assert_allclose(xt.grad.numpy(), tt.grad.numpy())
+    assert repr(ours) == repr(theirs)

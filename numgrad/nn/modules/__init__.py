@@ -11,6 +11,10 @@ from .conv import (Conv1d, Conv2d, ConvTranspose1d,  # noqa: F401
                    ConvTranspose2d)
 from .dropout import Dropout, Dropout1d, Dropout2d, Dropout3d  # noqa: F401
 from .flatten import Flatten, Unflatten  # noqa: F401
+from .padding import (CircularPad2d, ConstantPad1d,  # noqa: F401
+                      ConstantPad2d, ReflectionPad1d, ReflectionPad2d,
+                      ReplicationPad1d, ReplicationPad2d, ZeroPad1d,
+                      ZeroPad2d)
 from .linear import Bilinear, Identity, Linear  # noqa: F401
 from .loss import (BCELoss, BCEWithLogitsLoss, CosineEmbeddingLoss,  # noqa
                    CrossEntropyLoss, GaussianNLLLoss, HingeEmbeddingLoss,
