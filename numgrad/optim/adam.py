@@ -2,7 +2,7 @@
 
 from ..tensor import Tensor
 from . import _kernels
-from .optimizer import (Optimizer, storage_for_write, _check_grad_dtype,
+from .optimizer import (Optimizer, storage_for_write,
                         _scalar_step, _to_scalar, _zeros_like, fast_path,
                         run_flat)
 
@@ -71,16 +71,8 @@ class Adam(Optimizer):
         maximize = bool(group["maximize"])
         decoupled = bool(group["decoupled_weight_decay"])
         state = self.state
-        begin_write = storage_for_write
         kernel = _kernels.adam_kernel
-        for p in group["params"]:
-            g = p._grad
-            if g is None:
-                continue
-            pa = begin_write(p)
-            ga = g._value()
-            if ga.dtype != pa.dtype:
-                _check_grad_dtype(p, pa, ga)
+        for p, pa, ga in self._writable_params(group):
             st = state[p]
             if len(st) == 0:
                 st["step"] = _scalar_step()
@@ -100,13 +92,13 @@ class Adam(Optimizer):
 
             m = st["exp_avg"]
             v = st["exp_avg_sq"]
-            ma = begin_write(m)
-            va = begin_write(v)
+            ma = storage_for_write(m)
+            va = storage_for_write(v)
             m._version.value += 1
             v._version.value += 1
             if amsgrad:
                 vm = st["max_exp_avg_sq"]
-                vma = begin_write(vm)
+                vma = storage_for_write(vm)
                 vm._version.value += 1
             else:
                 vma = va

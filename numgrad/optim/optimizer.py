@@ -370,6 +370,20 @@ class Optimizer:
         """One group's in-place parameter update: each optimiser's own."""
         raise NotImplementedError
 
+    @staticmethod
+    def _writable_params(group):
+        """(param, its array ready for writing, its gradient's array) for
+        each parameter of the group that has a gradient."""
+        for p in group["params"]:
+            g = p._grad
+            if g is None:
+                continue
+            pa = storage_for_write(p)
+            ga = g._value()
+            if ga.dtype != pa.dtype:
+                _check_grad_dtype(p, pa, ga)
+            yield p, pa, ga
+
     def _step_counts_as_tensors(self):
         # Older state dicts keep ``step`` as a number; PyTorch's is a
         # float32 tensor.

@@ -2,7 +2,7 @@
 
 from ..tensor import Tensor
 from . import _kernels
-from .optimizer import (Optimizer, _check_grad_dtype, _scalar_step,
+from .optimizer import (Optimizer, _scalar_step,
                         _to_scalar, storage_for_write, _zeros_like, fast_path,
                         run_flat)
 
@@ -61,16 +61,8 @@ class RMSprop(Optimizer):
         centered = bool(group["centered"])
         maximize = bool(group["maximize"])
         state = self.state
-        begin_write = storage_for_write
         kernel = _kernels.rmsprop_kernel
-        for p in group["params"]:
-            g = p._grad
-            if g is None:
-                continue
-            pa = begin_write(p)
-            ga = g._value()
-            if ga.dtype != pa.dtype:
-                _check_grad_dtype(p, pa, ga)
+        for p, pa, ga in self._writable_params(group):
             st = state[p]
             if len(st) == 0:
                 st["step"] = _scalar_step()
@@ -90,7 +82,7 @@ class RMSprop(Optimizer):
                               ("momentum_buffer", momentum > 0)):
                 if used:
                     t = st[key]
-                    arrays.append(begin_write(t))
+                    arrays.append(storage_for_write(t))
                     t._version.value += 1
                 else:
                     arrays.append(arrays[2])

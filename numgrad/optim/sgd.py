@@ -3,7 +3,7 @@ import numpy as np
 
 from ..tensor import Tensor
 from . import _kernels
-from .optimizer import (Optimizer, storage_for_write, _check_grad_dtype,
+from .optimizer import (Optimizer, storage_for_write,
                         _to_scalar, fast_path, run_flat)
 
 __all__ = ["SGD"]
@@ -64,17 +64,9 @@ class SGD(Optimizer):
         maximize = bool(group["maximize"])
         plain = momentum == 0.0 and weight_decay == 0.0 and not maximize
         state = self.state
-        begin_write = storage_for_write
         kernel = _kernels.sgd_kernel
         plain_kernel = _kernels.sgd_plain_kernel
-        for p in group["params"]:
-            g = p._grad
-            if g is None:
-                continue
-            pa = begin_write(p)
-            ga = g._value()
-            if ga.dtype != pa.dtype:
-                _check_grad_dtype(p, pa, ga)
+        for p, pa, ga in self._writable_params(group):
             if plain:
                 if fast_path(p, (pa, ga)):
                     plain_kernel(pa.reshape(-1), ga.reshape(-1), -lr)
@@ -88,7 +80,7 @@ class SGD(Optimizer):
                     if first:
                         buf = Tensor._make(np.empty(pa.shape, pa.dtype))
                         st["momentum_buffer"] = buf
-                    ba = begin_write(buf)
+                    ba = storage_for_write(buf)
                     buf._version.value += 1
                 else:
                     first = False
