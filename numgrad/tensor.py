@@ -210,7 +210,11 @@ class Tensor:
 
     @property
     def _base(self):
-        return None
+        """The tensor this one is a view of (None if it owns its data)."""
+        base = self.__dict__.get("_view_of")
+        while base is not None and "_view_of" in base.__dict__:
+            base = base.__dict__["_view_of"]
+        return base
 
     @property
     def data(self):

@@ -254,6 +254,7 @@ def apply_structured(spec, inputs, params):
     if spec.view and not lazy and out_array.base is not None \
             and np.may_share_memory(out_array, arrays[0]):
         out._version = inputs[0]._version
+        out._view_of = inputs[0]
     if _wants_grad(spec, inputs):
         needs = tuple(t is not None and t._requires_grad for t in inputs)
         ctx.needs_input_grad = needs

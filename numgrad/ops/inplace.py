@@ -35,6 +35,16 @@ def commit_inplace(tensor, result):
         raise RuntimeError(
             f"result type {result.dtype.name.capitalize()} can't be cast "
             f"to the desired output type {tensor.dtype.name.capitalize()}")
+    if result.grad_fn is not None:
+        base = tensor._base
+        if base is not None and base._requires_grad:
+            raise RuntimeError(
+                "an in-place operation with gradient on a view of a tensor "
+                f"that requires grad (the view has shape "
+                f"{list(tensor._shape)}, its base {list(base._shape)}): "
+                "numgrad does not rebase the base's history yet, so its "
+                "gradient would be wrong. Apply the operation to the base "
+                "tensor, or to view.clone().")
     values = result._value()
     if result.grad_fn is not None:
         _keep_original_input(tensor, result.grad_fn)

@@ -272,7 +272,7 @@ def test_inplace_through_a_view_is_seen_by_version_checks():
     x = ng.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
     y = x * 1
     z = y.exp()
-    v = z.view(2, 2)
+    v = z.detach().view(2, 2)
     v[0, 0] = 5.0
     with pytest.raises(RuntimeError, match="modified by an inplace"):
         z.sum().backward()
@@ -294,3 +294,17 @@ def test_grad_never_aliases_a_tensor_someone_else_holds():
     y.clone().backward(seed)
     y.clone().backward(seed)
     assert seed.tolist() == [1.0, 1.0] and y.grad.tolist() == [2.0, 2.0]
+
+
+def test_inplace_with_gradient_on_a_view_is_refused_not_wrong():
+    x = ng.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
+    y = x * 1
+    v = y[1:3]
+    assert v._base is y
+    with pytest.raises(RuntimeError, match="view of a tensor that requires "
+                       "grad"):
+        v.mul_(2)
+    assert y.tolist() == [1.0, 2.0, 3.0, 4.0]
+    with ng.no_grad():
+        v.mul_(2)
+    assert y.tolist() == [1.0, 4.0, 6.0, 4.0]
