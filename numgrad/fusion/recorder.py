@@ -137,13 +137,26 @@ def before_write(tensor):
     if not _live_exprs:
         return
     target = tensor._value()
-    stale = [e for e in list(_live_exprs) if e.value is None
-             and any(isinstance(a, ArrayLeaf)
-                     and np.may_share_memory(a.array, target)
-                     for a in e.args)]
+    stale = [e for e in list(_live_exprs)
+             if e.value is None and _reads(e, target)]
     for e in stale:
         if e.value is None:
             e.value = run([e])[0]
+
+
+def _reads(expr, target):
+    """Whether ``expr`` reads ``target`` directly: as a leaf array, or as
+    the value of an argument that has run since it was recorded."""
+    for arg in expr.args:
+        if isinstance(arg, ArrayLeaf):
+            array = arg.array
+        elif isinstance(arg, Expr) and arg.value is not None:
+            array = arg.value
+        else:
+            continue
+        if np.may_share_memory(array, target):
+            return True
+    return False
 
 
 def flush_all():

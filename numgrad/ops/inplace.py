@@ -71,8 +71,9 @@ def _keep_original_input(tensor, node):
     if not saved:
         return
     for entry in saved.values() if isinstance(saved, dict) else saved:
+        # A saved lazy input is an alias: same version counter.
         if entry is not None and not entry.is_output \
-                and entry.tensor is tensor:
+                and entry.tensor._version is tensor._version:
             original = Tensor._make(tensor._value().copy(),
                                     tensor._requires_grad, tensor.grad_fn)
             original._output_nr = tensor._output_nr

@@ -178,3 +178,14 @@ def test_trailing_sum_runs_in_the_chain_loop(fused):
     x2 = ng.tensor(xa, requires_grad=True)
     chain(ng, x2, y).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), x2.grad.numpy(), rtol=1e-6)
+
+
+def test_inplace_write_to_a_value_read_by_pending_chains(fused):
+    x = ng.tensor([-4.0, -1.0, 0.5, 3.0], requires_grad=True)
+    y = x * 1                   # pending, then run by the in-place op
+    z = y.sigmoid() * y         # pending, reads y's value
+    y.relu_()
+    np.testing.assert_allclose(
+        z.detach().numpy(),
+        (1 / (1 + np.exp(-x.detach().numpy()))) * x.detach().numpy(),
+        rtol=1e-6)
