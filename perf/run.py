@@ -144,6 +144,11 @@ def build_results(raw, status, args):
         for key in ("numba_loaded",):
             if key in info:
                 times[key] = info[key]
+        if info.get("flops"):  # bench_cnn: achieved GFLOP/s at the stat
+            times["gflops"] = info["flops"] / times[args.stat] / 1e9
+        if info.get("peak_rss_delta"):  # bench_cnn: bytes, per round
+            times["peak_rss_delta"] = statistics.median(
+                info["peak_rss_delta"])
         entry["times"][info["impl"]] = times
 
     for item in status.get("status", []):
@@ -161,6 +166,14 @@ def build_results(raw, status, args):
         off = entry["times"].get("numgrad_nofusion")
         if on and off:
             entry["fusion_speedup"] = off[args.stat] / on[args.stat]
+        mem = {impl: t["peak_rss_delta"] for impl, t in
+               entry["times"].items() if t.get("peak_rss_delta")}
+        if mem:
+            entry["peak_rss_delta"] = mem
+            entry["memory_ratios"] = {
+                f"{impl}/{ref}": mem[impl] / mem[ref] for impl in sorted(mem)
+                if impl.startswith(NUMGRAD_PREFIX)
+                for ref in entry["refs"] if ref in mem}
 
     return {"schema": SCHEMA, "stat": args.stat,
             "created": datetime.datetime.now(
@@ -187,7 +200,10 @@ def ratios(entry, stat):
 
 _ORDER = ["add_1elem", "add_1elem_materialized", "scalar_graph_fwd",
           "scalar_graph_fwdbwd", "chain_fwd", "chain_fwdbwd", "mlp_fwdbwd",
-          "mlp_sgd_step", "mlp_sgd_step_ce", "import",
+          "mlp_sgd_step", "mlp_sgd_step_ce", "conv2d_fwd", "conv2d_fwdbwd",
+          "matmul", "resnet50_fwd", "efficientnet_lite0_fwd",
+          "gradcam_resnet50", "gradcam_efficientnet_lite0",
+          "resnet50_fwdbwd", "import",
           "compile_cold_first_call", "compile_cold_next_chain",
           "compile_warm_first_call"]
 
@@ -231,7 +247,8 @@ def table(results):
                    - set(impls))
     impls += extra
     ratio_cols = ["numgrad/torch", "numgrad/numpy", "numgrad/numba",
-                  "numgrad_nofusion/torch", "numgrad_own/torch"]
+                  "numgrad_nofusion/torch", "numgrad_own/torch",
+                  "numgrad_fullbwd/torch"]
     ratio_cols = [c for c in ratio_cols
                   if any(c in b["ratios"] for b in benches.values())]
     header = ["case"] + impls + ratio_cols + ["fusion x"]
@@ -268,6 +285,23 @@ def table(results):
     lines.append(f"times: {stat} per call; ratios: numgrad time / "
                  "reference time (lower is better); fusion x: "
                  "fusion-off time / fusion-on time")
+    extras = []
+    for name, b in benches.items():
+        flops = [f"{impl} {t['gflops']:.3g}" for impl, t in b["times"].items()
+                 if t.get("gflops")]
+        if flops:
+            extras.append(f"{name}: GFLOP/s " + ", ".join(flops))
+        mem = b.get("peak_rss_delta")
+        if mem:
+            text = ", ".join(f"{impl} {v / 2**20:.0f} MiB"
+                             for impl, v in mem.items())
+            ratio = ", ".join(f"{k} {v:.2f}x"
+                              for k, v in b.get("memory_ratios", {}).items())
+            extras.append(f"{name}: peak RSS growth {text}"
+                          + (f" ({ratio})" if ratio else ""))
+    if extras:
+        lines.append("")
+        lines += extras
     if notes:
         lines.append("")
         lines.append("missing / errors:")
