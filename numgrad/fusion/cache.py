@@ -18,7 +18,7 @@ import numba
 
 from .codegen import kernel_source
 
-KERNEL_ABI = "3"
+KERNEL_ABI = "4"
 _memory = {}
 _directory = [None]
 

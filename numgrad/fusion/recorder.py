@@ -73,7 +73,8 @@ def materialize(tensor):
     expr = tensor._expr
     if expr.value is None:
         group = [tensor] + _siblings(tensor)
-        exprs = [t._expr for t in group]
+        # Aliases (x.grad and x.grad.detach()) share one Expr: one output.
+        exprs = list({id(t._expr): t._expr for t in group}.values())
         for e, array in zip(exprs, run(exprs)):
             e.value = array
         for t in group:
