@@ -16,12 +16,16 @@ def _choose_threading_layer():
     """Numba's default OpenMP layer spin-waits after every parallel kernel
     and steals both cores from OpenBLAS's threads between them: measured
     here, ResNet-50's forward went from 92 ms to 568 ms.  The workqueue
-    layer sleeps instead.  An explicit NUMBA_THREADING_LAYER wins; the
-    choice only applies if no parallel kernel has run in this process."""
+    layer sleeps instead, at ~36 us a launch: with one thread there is
+    nothing to spin, and OpenMP's cheaper launches win (EfficientNet-Lite0
+    55 -> 35 ms), so it stays.  An explicit NUMBA_THREADING_LAYER wins;
+    the choice only applies if no parallel kernel has run in this
+    process."""
     if "NUMBA_THREADING_LAYER" in os.environ:
         return
     import numba
-    numba.config.THREADING_LAYER = "workqueue"
+    if numba.config.NUMBA_NUM_THREADS > 1:
+        numba.config.THREADING_LAYER = "workqueue"
 
 
 _choose_threading_layer()
