@@ -80,11 +80,7 @@ class Adam(Optimizer):
                 st["exp_avg_sq"] = _zeros_like(pa)
                 if amsgrad:
                     st["max_exp_avg_sq"] = _zeros_like(pa)
-            step_t = st["step"]
-            sa = step_t._value()
-            sa += 1
-            step_t._version.value += 1
-            step = float(sa)
+            step = self._advance_step(st)
             bias_correction1 = 1 - beta1 ** step
             bias_correction2 = 1 - beta2 ** step
             step_size = lr / bias_correction1

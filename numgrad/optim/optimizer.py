@@ -371,6 +371,15 @@ class Optimizer:
         raise NotImplementedError
 
     @staticmethod
+    def _advance_step(param_state):
+        """Increment the per-parameter ``step`` tensor; returns it."""
+        step = param_state["step"]
+        array = step._value()
+        array += 1
+        step._version.value += 1
+        return float(array)
+
+    @staticmethod
     def _writable_params(group):
         """(param, its array ready for writing, its gradient's array) for
         each parameter of the group that has a gradient."""

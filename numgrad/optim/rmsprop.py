@@ -71,10 +71,7 @@ class RMSprop(Optimizer):
                     st["momentum_buffer"] = _zeros_like(pa)
                 if centered:
                     st["grad_avg"] = _zeros_like(pa)
-            step_t = st["step"]
-            sa = step_t._value()
-            sa += 1
-            step_t._version.value += 1
+            self._advance_step(st)
 
             arrays = [pa, ga]
             for key, used in (("square_avg", True),
