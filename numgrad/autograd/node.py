@@ -2,6 +2,8 @@
 import itertools
 import weakref
 
+from .saved_hooks import current_hooks
+
 ERR_BACKWARD_TWICE = (
     "Trying to backward through the graph a second time (or directly "
     "access saved tensors after they have already been freed). Saved "
@@ -30,7 +32,6 @@ class SavedTensor:
     __slots__ = ("tensor", "version", "is_output", "node_ref", "hooks")
 
     def __init__(self, tensor, node, is_output):
-        from .saved_hooks import current_hooks
         self.version = tensor._version.value
         self.is_output = is_output
         self.node_ref = weakref.ref(node) if is_output else None

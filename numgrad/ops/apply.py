@@ -72,15 +72,22 @@ def _wants_grad(spec, tensors):
 # ---- pointwise --------------------------------------------------------
 def pointwise_dtypes(spec, operands):
     rule = spec.dtypes
-    if rule == "same" and len(operands) == 2:
-        # The common cases, without the general promotion walk.
-        a, b = operands
-        if isinstance(a, Tensor):
-            if isinstance(b, Tensor):
-                if a._dtype is b._dtype:
-                    return a._dtype, a._dtype
-            elif a._dtype.category == 2 and isinstance(b, float):
-                return a._dtype, a._dtype
+    if rule == "same" or rule == "float":
+        # The common case without the general promotion walk: tensors of
+        # one floating dtype, with any Python numbers.
+        common = None
+        for x in operands:
+            if isinstance(x, Tensor):
+                if common is None:
+                    common = x._dtype
+                elif x._dtype is not common:
+                    common = None
+                    break
+            elif not isinstance(x, (int, float)):
+                common = None
+                break
+        if common is not None and common.category == 2:
+            return common, common
     if rule == "where":
         result = dtypes.result_type(*operands[1:])
         return result, result
