@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import dtypes
 from ..autograd.grad_mode import enable_grad, no_grad
+from ..autograd.hooks import RemovableHandle
 from ..ops.inplace import storage_for_write
 from ..tensor import Tensor
 
@@ -28,27 +29,6 @@ class _RequiredParameter:
 
 required = _RequiredParameter()
 
-_ids = itertools.count()
-
-
-class _RemovableHandle:
-    def __init__(self, hooks_dict):
-        self.id = next(_ids)
-        self._hooks = hooks_dict
-
-    def remove(self):
-        if self._hooks is not None:
-            self._hooks.pop(self.id, None)
-            self._hooks = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
-        return False
-
-
 _global_step_pre_hooks = OrderedDict()
 _global_step_post_hooks = OrderedDict()
 
@@ -56,17 +36,13 @@ _global_step_post_hooks = OrderedDict()
 def register_optimizer_step_pre_hook(hook):
     """Register a pre hook common to all optimizers:
     ``hook(optimizer, args, kwargs) -> None or (args, kwargs)``."""
-    handle = _RemovableHandle(_global_step_pre_hooks)
-    _global_step_pre_hooks[handle.id] = hook
-    return handle
+    return RemovableHandle(_global_step_pre_hooks, hook)
 
 
 def register_optimizer_step_post_hook(hook):
     """Register a post hook common to all optimizers:
     ``hook(optimizer, args, kwargs) -> None``."""
-    handle = _RemovableHandle(_global_step_post_hooks)
-    _global_step_post_hooks[handle.id] = hook
-    return handle
+    return RemovableHandle(_global_step_post_hooks, hook)
 
 
 def _typename(obj):
@@ -189,18 +165,13 @@ class Optimizer:
             cls.step = _profile_hook_step(cls.step)
 
     def register_step_pre_hook(self, hook):
-        handle = _RemovableHandle(self._optimizer_step_pre_hooks)
-        self._optimizer_step_pre_hooks[handle.id] = hook
-        return handle
+        return RemovableHandle(self._optimizer_step_pre_hooks, hook)
 
     def register_step_post_hook(self, hook):
-        handle = _RemovableHandle(self._optimizer_step_post_hooks)
-        self._optimizer_step_post_hooks[handle.id] = hook
-        return handle
+        return RemovableHandle(self._optimizer_step_post_hooks, hook)
 
     def _register(self, hooks, hook, prepend):
-        handle = _RemovableHandle(hooks)
-        hooks[handle.id] = hook
+        handle = RemovableHandle(hooks, hook)
         if prepend:
             hooks.move_to_end(handle.id, last=False)
         return handle

@@ -135,10 +135,8 @@ def _run(module, state, called):
     for hook_id, hook in _forward_hooks(module):
         if _always_called(module, hook_id):
             called.add(hook_id)
-        if _with_kwargs(module, hook_id):
-            hook_result = hook(module, args, kwargs, result)
-        else:
-            hook_result = hook(module, args, result)
+        hook_result = _call_forward_hook(module, hook_id, hook, args,
+                                         kwargs, result)
         if hook_result is not None:
             result = hook_result
             state["result"] = result
@@ -151,16 +149,20 @@ def _run(module, state, called):
     return result
 
 
+def _call_forward_hook(module, hook_id, hook, args, kwargs, result):
+    if _with_kwargs(module, hook_id):
+        return hook(module, args, kwargs, result)
+    return hook(module, args, result)
+
+
 def _run_always_called(module, state, called):
     args, kwargs, result = state["args"], state["kwargs"], state["result"]
     for hook_id, hook in _forward_hooks(module):
         if not _always_called(module, hook_id) or hook_id in called:
             continue
         try:
-            if _with_kwargs(module, hook_id):
-                hook_result = hook(module, args, kwargs, result)
-            else:
-                hook_result = hook(module, args, result)
+            hook_result = _call_forward_hook(module, hook_id, hook, args,
+                                             kwargs, result)
             if hook_result is not None:
                 result = hook_result
         except Exception as e:
