@@ -1,6 +1,7 @@
 """Reductions with ``dim``/``keepdim``.  Forward kernels are NumPy's
 (pairwise-summed, vectorised); backward broadcasts the gradient back,
 written with differentiable ops."""
+import builtins
 import collections
 
 import numpy as np
@@ -11,6 +12,9 @@ from . import pointwise as pw
 from ._dims import keepdim_shape, reduce_dims, wrap_dim
 from .registry import op
 from .shape import expand, reshape
+
+# max below is torch.max; the builtin is needed too.
+builtins_max = builtins.max
 
 
 def _grad_to_input(g, ctx):
@@ -152,9 +156,6 @@ def _(ctx, g):
     return (_grad_to_input(g, ctx) * mask / count,)
 
 
-_amin = _amax
-
-
 def amax(input, dim=(), keepdim=False):
     dims = reduce_dims(None if dim == () else dim, input.dim())
     return _amax(input, dims=dims, keepdim=keepdim, largest=True)
@@ -257,9 +258,6 @@ def std_mean(input, dim=None, unbiased=None, keepdim=False, *,
             mean(input, dim, keepdim))
 
 
-import builtins  # noqa: E402
-
-builtins_max = builtins.max
 
 
 @op("norm", save=("x", "out"), node_name="NormBackward1")
