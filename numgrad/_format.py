@@ -59,7 +59,7 @@ def _render(array, fmt, width, indent):
 
 
 def format_tensor(t):
-    array = t._value()
+    array = t._host()
     fmt = _formatter(array)
     flat = array.reshape(-1)
     if flat.size > 1000:
@@ -73,6 +73,8 @@ def format_tensor(t):
     suffix = []
     if array.size == 0 and array.ndim != 1:
         suffix.append(f"size={tuple(array.shape)}")
+    if t.device.type != "cpu":
+        suffix.append(f"device='{t.device}'")
     default = (dtypes.get_default_dtype().name,) + _DEFAULT_SUFFIX_FREE
     if t.dtype.name not in default:
         suffix.append(f"dtype=numgrad.{t.dtype.name}")

@@ -3,7 +3,7 @@ arange, linspace, eye, rand, randn, randint and their *_like twins."""
 import numpy as np
 
 from . import dtypes
-from .backends import resolve
+from .backends import filled, resolve, to_device
 from .random import generator
 from .tensor import Tensor
 
@@ -40,7 +40,7 @@ def _flatten(data):
 def _to_array(data, dtype):
     dtype = dtypes.as_dtype(dtype)
     if isinstance(data, Tensor):
-        arr = data._value()
+        arr = data._host()
     elif isinstance(data, (list, tuple)) and any(
             isinstance(x, Tensor) for x in _flatten(data)):
         arr = np.array([x.item() if isinstance(x, Tensor) else x
@@ -64,23 +64,25 @@ def _shape_of(data):
 
 def tensor(data, dtype=None, device=None, requires_grad=False,
            pin_memory=False):
-    resolve(device)
+    if device is None and isinstance(data, Tensor):
+        device = data.device
+    target = resolve(device)
     dtype = dtypes.as_dtype(dtype) or _infer_dtype(data)
-    t = Tensor._make(_to_array(data, dtype))
+    t = Tensor._make(to_device(_to_array(data, dtype), target))
     if requires_grad:
         t.requires_grad_(True)
     return t
 
 
 def as_tensor(data, dtype=None, device=None):
-    resolve(device)
+    target = resolve(device)
     dtype = dtypes.as_dtype(dtype)
     if isinstance(data, Tensor):
-        return data if dtype in (None, data.dtype) else data.to(dtype)
-    if isinstance(data, np.ndarray) and (dtype is None
-                                         or dtype.np == data.dtype):
+        return data.to(dtype=dtype, device=device)
+    if isinstance(data, np.ndarray) and target.type == "cpu" and (
+            dtype is None or dtype.np == data.dtype):
         return from_numpy(data)
-    return tensor(data, dtype=dtype)
+    return tensor(data, dtype=dtype, device=device)
 
 
 def from_numpy(array):
@@ -104,8 +106,7 @@ def _size(size):
 
 
 def _finish(array, requires_grad, device=None):
-    resolve(device)
-    t = Tensor._make(array)
+    t = Tensor._make(to_device(array, resolve(device)))
     if requires_grad:
         t.requires_grad_(True)
     return t
@@ -115,20 +116,27 @@ def _float_dtype(dtype):
     return dtypes.as_dtype(dtype) or dtypes.get_default_dtype()
 
 
+def _filled(shape, value, dtype, device, requires_grad):
+    t = Tensor._make(filled(shape, value, dtype.np, resolve(device)))
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
 def zeros(*size, dtype=None, device=None, requires_grad=False, out=None):
-    return _finish(np.zeros(_size(size), _float_dtype(dtype).np),
-                   requires_grad, device)
+    return _filled(_size(size), 0, _float_dtype(dtype), device,
+                   requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False, out=None):
-    return _finish(np.ones(_size(size), _float_dtype(dtype).np),
-                   requires_grad, device)
+    return _filled(_size(size), 1, _float_dtype(dtype), device,
+                   requires_grad)
 
 
 def empty(*size, dtype=None, device=None, requires_grad=False,
           memory_format=None):
-    return _finish(np.empty(_size(size), _float_dtype(dtype).np),
-                   requires_grad, device)
+    return _filled(_size(size), None, _float_dtype(dtype), device,
+                   requires_grad)
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
@@ -136,9 +144,9 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
         dtype = (dtypes.bool_ if isinstance(fill_value, bool) else
                  dtypes.int64 if isinstance(fill_value, int) else
                  dtypes.get_default_dtype())
-    return _finish(np.full(_size((size,) if isinstance(size, int) else
-                                 (tuple(size),)), fill_value,
-                           dtypes.as_dtype(dtype).np), requires_grad, device)
+    return _filled(_size((size,) if isinstance(size, int) else
+                         (tuple(size),)), fill_value, dtypes.as_dtype(dtype),
+                   device, requires_grad)
 
 
 def _like(input, dtype):
@@ -147,38 +155,40 @@ def _like(input, dtype):
 
 def zeros_like(input, *, dtype=None, device=None, requires_grad=False,
                memory_format=None):
-    return _finish(np.zeros(input._shape, _like(input, dtype).np),
-                   requires_grad)
+    return _filled(input._shape, 0, _like(input, dtype),
+                   device or input.device, requires_grad)
 
 
 def ones_like(input, *, dtype=None, device=None, requires_grad=False,
               memory_format=None):
-    return _finish(np.ones(input._shape, _like(input, dtype).np),
-                   requires_grad)
+    return _filled(input._shape, 1, _like(input, dtype),
+                   device or input.device, requires_grad)
 
 
 def empty_like(input, *, dtype=None, device=None, requires_grad=False,
                memory_format=None):
-    return _finish(np.empty(input._shape, _like(input, dtype).np),
-                   requires_grad)
+    return _filled(input._shape, None, _like(input, dtype),
+                   device or input.device, requires_grad)
 
 
 def full_like(input, fill_value, *, dtype=None, device=None,
               requires_grad=False, memory_format=None):
-    return _finish(np.full(input._shape, fill_value, _like(input, dtype).np),
-                   requires_grad)
+    return _filled(input._shape, fill_value, _like(input, dtype),
+                   device or input.device, requires_grad)
 
 
 def rand_like(input, *, dtype=None, device=None, requires_grad=False):
+    # Random numbers come from the host generator on every device, so a
+    # seed gives the same values on the CPU and the GPU.
     d = _like(input, dtype)
     return _finish(generator().random(input._shape).astype(d.np),
-                   requires_grad)
+                   requires_grad, device or input.device)
 
 
 def randn_like(input, *, dtype=None, device=None, requires_grad=False):
     d = _like(input, dtype)
     return _finish(generator().standard_normal(input._shape).astype(d.np),
-                   requires_grad)
+                   requires_grad, device or input.device)
 
 
 def arange(start, end=None, step=1, *, dtype=None, device=None,
@@ -245,7 +255,7 @@ def randint_like(input, low=0, high=None, *, dtype=None):
     if high is None:
         low, high = 0, low
     return _finish(generator().integers(low, high, input._shape).astype(
-        _like(input, dtype).np), False)
+        _like(input, dtype).np), False, input.device)
 
 
 def randperm(n, *, dtype=None, device=None, requires_grad=False):
@@ -258,29 +268,34 @@ def normal(mean, std, size=None):
     if isinstance(mean, Tensor) or isinstance(std, Tensor):
         shape = np.broadcast_shapes(getattr(mean, "_shape", ()),
                                     getattr(std, "_shape", ()))
-        noise = Tensor._make(generator().standard_normal(shape).astype(
-            np.float32))
+        like = mean if isinstance(mean, Tensor) else std
+        noise = _finish(generator().standard_normal(shape).astype(
+            like.dtype.np), False, like.device)
         return mean + std * noise
     return _finish(generator().normal(mean, std, _size(size)).astype(
         np.float32), False)
 
 
 def nonzero(input, *, as_tuple=False):
-    idx = np.nonzero(input._value())
+    # The result's size depends on the values: a host round trip, as in
+    # PyTorch (which synchronises for it too).
+    idx = np.nonzero(input._host())
     if as_tuple:
-        return tuple(Tensor._make(i.astype(np.int64)) for i in idx)
-    return Tensor._make(np.stack(idx, axis=1).astype(np.int64))
+        return tuple(_finish(i.astype(np.int64), False, input.device)
+                     for i in idx)
+    return _finish(np.stack(idx, axis=1).astype(np.int64), False,
+                   input.device)
 
 
 def tril(input, diagonal=0):
-    mask = Tensor._make(np.tril(np.ones(input._shape[-2:], bool),
-                                diagonal))
+    mask = _finish(np.tril(np.ones(input._shape[-2:], bool), diagonal),
+                   False, input.device)
     from .ops.arith import where
     return where(mask, input, 0)
 
 
 def triu(input, diagonal=0):
-    mask = Tensor._make(np.triu(np.ones(input._shape[-2:], bool),
-                                diagonal))
+    mask = _finish(np.triu(np.ones(input._shape[-2:], bool), diagonal),
+                   False, input.device)
     from .ops.arith import where
     return where(mask, input, 0)

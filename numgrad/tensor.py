@@ -34,6 +34,7 @@ class Tensor:
                  "_version", "_output_nr", "_backward_hooks",
                  "_retains_grad", "_post_accumulate_grad_hooks",
                  "_grad_accumulator", "_dtype", "_shape", "_is_inference",
+                 "_device",
                  "__weakref__", "__dict__")
 
     def __init__(self, data=None, *, dtype=None, requires_grad=False):
@@ -114,11 +115,11 @@ class Tensor:
 
     @property
     def device(self):
-        return CPU
+        return self._device
 
     @property
     def is_cuda(self):
-        return False
+        return self._device.type == "cuda"
 
     def is_floating_point(self):
         return self._dtype.is_floating_point
@@ -132,7 +133,10 @@ class Tensor:
         return strides if dim is None else strides[_wrap_dim(dim, arr.ndim)]
 
     def data_ptr(self):
-        return self._value().ctypes.data
+        arr = self._value()
+        if isinstance(arr, np.ndarray):
+            return arr.ctypes.data
+        return arr.raw.device_ctypes_pointer.value or 0
 
     def __len__(self):
         if not self._shape:
@@ -257,19 +261,34 @@ class Tensor:
         backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
     # ---- conversion ----------------------------------------------------
+    def _host(self):
+        """The values as a NumPy array (a copy for a CUDA tensor)."""
+        arr = self._value()
+        return arr if isinstance(arr, np.ndarray) else arr.copy_to_host()
+
+    def _check_host(self):
+        if self._device.type != "cpu":
+            raise TypeError(
+                f"can't convert {self._device} device type tensor to numpy. "
+                "Use Tensor.cpu() to copy the tensor to host memory first.")
+
     def numpy(self, *, force=False):
         if self._requires_grad and not force:
             raise RuntimeError(
                 "Can't call numpy() on Tensor that requires grad. Use "
                 "tensor.detach().numpy() instead.")
+        if force:
+            return self._host()
+        self._check_host()
         return self._value()
 
     def __array__(self, dtype=None, copy=None):
+        self._check_host()
         arr = self._value()
         return arr if dtype is None else arr.astype(dtype, copy=False)
 
     def item(self):
-        arr = self._value()
+        arr = self._host()
         if arr.size != 1:
             raise RuntimeError(
                 f"a Tensor with {arr.size} elements cannot be converted to "
@@ -277,7 +296,7 @@ class Tensor:
         return arr.reshape(-1)[0].item()
 
     def tolist(self):
-        return self._value().tolist()
+        return self._host().tolist()
 
     def __float__(self):
         return float(self.item())
@@ -286,7 +305,7 @@ class Tensor:
         return int(self.item())
 
     def __bool__(self):
-        arr = self._value()
+        arr = self._host()
         if arr.size != 1:
             raise RuntimeError(
                 "Boolean value of Tensor with more than one value is "
@@ -319,7 +338,7 @@ class Tensor:
         return id(self)
 
     def __reduce_ex__(self, protocol):
-        return (_rebuild, (self.detach()._value().copy(),
+        return (_rebuild, (self.detach()._host().copy(),
                            self._requires_grad))
 
     def __deepcopy__(self, memo):
@@ -368,7 +387,7 @@ class Tensor:
         return self.to(dtypes.bool_)
 
     def cpu(self):
-        return self
+        return self if self._device.type == "cpu" else self.to("cpu")
 
     def cuda(self, device=None):
         return self.to("cuda" if device is None else device)
@@ -406,6 +425,7 @@ class Size(tuple):
 def _init(t, array):
     t._data = array
     t._expr = None
+    t._device = CPU if isinstance(array, np.ndarray) else array.device
     t._dtype = dtypes.from_numpy_dtype(array.dtype)
     t._shape = array.shape
     _init_autograd(t)
@@ -414,6 +434,7 @@ def _init(t, array):
 def _init_lazy(t, expr):
     t._data = None
     t._expr = expr
+    t._device = expr.device
     t._dtype = expr.dtype
     t._shape = expr.shape
     _init_autograd(t)

@@ -5,6 +5,9 @@ once, for every op."""
 import heapq
 import sys
 
+import numpy as np
+
+from ..backends import copy_into
 from . import grad_mode
 from .node import AccumulateGrad
 
@@ -83,7 +86,10 @@ def _accumulate(leaf, grad, create_graph):
             leaf._grad = (current + grad).detach()
         else:
             arr = current._value()
-            arr += grad._value()
+            if type(arr) is np.ndarray:
+                arr += grad._value()
+            else:
+                copy_into(arr, (current + grad)._value())
             current._version.value += 1
     hooks = leaf._post_accumulate_grad_hooks
     if hooks:

@@ -23,16 +23,18 @@ def _flat_outputs(func, inputs):
 def _numerical(func, inputs, targets, eps):
     columns = []
     for t in targets:
-        arr = t._value()
-        flat = arr.reshape(-1)
+        flat = t._value().reshape(-1)
+        originals = t._host().reshape(-1)
         for k in range(flat.size):
             # Perturbs storage directly: no version bump, no graph change.
-            original = flat[k]
+            # (Works on either device: a CUDA array's element assignment
+            # is a one-element fill.)
+            original = originals[k]
             flat[k] = original + eps
-            plus = [o._value().astype(np.float64).copy()
+            plus = [o._host().astype(np.float64)
                     for o in _flat_outputs(func, inputs)]
             flat[k] = original - eps
-            minus = [o._value().astype(np.float64).copy()
+            minus = [o._host().astype(np.float64)
                      for o in _flat_outputs(func, inputs)]
             flat[k] = original
             columns.append(np.concatenate(
@@ -62,7 +64,7 @@ def _analytical(func, inputs, targets):
             for t, g in zip(targets, grads):
                 n = t.numel()
                 if g is not None:
-                    jac[row:row + n, col] = g._value().reshape(-1)
+                    jac[row:row + n, col] = g._host().reshape(-1)
                 row += n
             col += 1
     return jac

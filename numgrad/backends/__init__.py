@@ -41,16 +41,57 @@ CPU = device("cpu")
 
 
 def resolve(spec):
+    """A ``device`` for a user's device argument (None means the CPU);
+    naming CUDA loads the CUDA backend or explains why it cannot."""
     if spec is None:
         return CPU
     d = device(spec)
     if d.type == "cuda":
-        from .. import cuda
-        if not cuda.is_available():
+        from . import cuda
+        cuda.require()
+        index = 0 if d.index is None else d.index
+        count = len(cuda.numba_cuda().gpus)
+        if index >= count:
             raise RuntimeError(
-                "Found no NVIDIA driver on your system. numgrad's CUDA "
-                "backend needs a GPU and the numba-cuda package "
-                "(pip install 'numgrad[cuda]').")
-        raise NotImplementedError(
-            "numgrad's CUDA backend is not available in this build")
+                f"CUDA error: invalid device ordinal (device {d}, "
+                f"{count} device(s) available)")
+        return device("cuda", index)
     return CPU
+
+
+def to_device(array, target):
+    """``array`` (NumPy or DeviceArray) on device ``target``: the same
+    object if it is already there, else a copy."""
+    import numpy as np
+    on_host = isinstance(array, np.ndarray)
+    if target.type == "cpu":
+        return array if on_host else array.copy_to_host()
+    if not on_host:
+        return array
+    from .cuda.array import DeviceArray
+    return DeviceArray.from_host(array)
+
+
+def filled(shape, value, np_dtype, target):
+    """A new array of ``shape`` filled with ``value`` (None: uninitialised)
+    on ``target``, made there (no host-to-device copy)."""
+    import numpy as np
+    if target.type == "cpu":
+        if value is None:
+            return np.empty(shape, np_dtype)
+        return np.full(shape, value, np_dtype)
+    from .cuda.array import DeviceArray
+    array = DeviceArray.empty(shape, np_dtype)
+    if value is not None:
+        array.fill(value)
+    return array
+
+
+def copy_into(target, source):
+    """Write ``source`` (broadcast, cast) into the array ``target``."""
+    import numpy as np
+    if isinstance(target, np.ndarray):
+        np.copyto(target, to_device(source, CPU), casting="unsafe")
+    else:
+        from .cuda.array import copy_into as device_copy_into
+        device_copy_into(target, to_device(source, target.device))

@@ -7,6 +7,8 @@ versions, dtypes, argument wiring, leaf layouts and scalar kinds, never
 values, so one compiled kernel serves every chain of the same shape."""
 import numpy as np
 
+from ..backends import CPU
+
 
 class ArrayLeaf:
     __slots__ = ("array",)
@@ -18,10 +20,10 @@ class ArrayLeaf:
 class Expr:
     """A pending elementwise value; ``value`` holds its array once run."""
     __slots__ = ("spec", "args", "dtype", "compute_dtype", "shape", "size",
-                 "depth", "value", "__weakref__")
+                 "depth", "value", "device", "__weakref__")
 
     def __init__(self, spec, args, dtype, compute_dtype, shape, size,
-                 depth):
+                 depth, device=CPU):
         self.spec = spec
         self.args = args
         self.dtype = dtype
@@ -30,6 +32,7 @@ class Expr:
         self.size = size
         self.depth = depth
         self.value = None
+        self.device = device
 
 
 def _scalar_kind(value):
@@ -61,9 +64,9 @@ def _plain_scalar(value):
 class Plan:
     """A DAG flattened for code generation and execution."""
     __slots__ = ("nodes", "arrays", "scalars", "key", "flat", "shape",
-                 "outputs", "total")
+                 "outputs", "total", "on_device")
 
-    def __init__(self, outputs, total=False):
+    def __init__(self, outputs, total=False, nd=False):
         # total: the kernel returns the float64 sum of its one output
         # instead of writing it (a trailing full reduction).
         self.total = total
@@ -101,7 +104,10 @@ class Plan:
             self.nodes.append(node)
             wiring.append((node.spec.name, node.spec.version, tuple(refs),
                            node.compute_dtype.name, node.dtype.name))
-        self.flat = flat
+        self.flat = flat and not nd
+        # Leaves are NumPy arrays or, for a CUDA chain, DeviceArrays.
+        self.on_device = bool(self.arrays) and not isinstance(
+            self.arrays[0], np.ndarray)
         self.outputs = [index_of[id(o)] for o in outputs]
         if flat:
             layout = tuple("1" if a.size == 1 else "f" for a in self.arrays)
@@ -111,7 +117,8 @@ class Plan:
                     tuple((a.dtype.str, a.flags.writeable)
                           for a in self.arrays),
                     tuple(_scalar_kind(s) for s in self.scalars),
-                    layout, tuple(self.outputs), total)
+                    layout, tuple(self.outputs), total,
+                    self.on_device)
 
 
 def _topological(outputs):

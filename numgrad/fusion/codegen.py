@@ -8,7 +8,10 @@
 3. Two loop templates: *flat* (every array is the output's size and
    contiguous, or a single element) which LLVM vectorises, and *nd* (arrays
    passed as broadcast views, one nested loop per dimension).  Both come as
-   a serial and a ``prange`` variant in the same file."""
+   a serial and a ``prange`` variant in the same file.
+4. CUDA chains use the same element lines inside a grid-stride loop over
+   the output (``@cuda.jit``, ``m`` = the CUDA device math); the nd
+   variant turns the flat index into one index per dimension."""
 import ast
 import inspect
 import textwrap
@@ -83,7 +86,14 @@ _DECORATOR = ("@njit(cache=True, error_model='numpy', fastmath={{'contract'}}"
 TOTAL_BLOCK = 4096
 
 
+CUDA_HEADER = HEADER.replace(
+    "from numba import njit, prange\n", "from numba import cuda\n").replace(
+    "numgrad.ops import kernel_math", "numgrad.backends.cuda import device_math")
+
+
 def kernel_source(plan):
+    if plan.on_device:
+        return cuda_kernel_source(plan)
     params = ([f"a{i}" for i in range(len(plan.arrays))]
               + [f"s{i}" for i in range(len(plan.scalars))])
     params += ["n"] if plan.total else [f"o{i}" for i in
@@ -212,3 +222,39 @@ def _scalar_casts(plan, indent):
 
 def _numpy_name(np_dtype):
     return "bool" if np_dtype.kind == "b" else np_dtype.name
+
+
+def cuda_kernel_source(plan):
+    if plan.total:
+        raise ValueError("fused totals run on the CPU only")
+    params = ([f"a{i}" for i in range(len(plan.arrays))]
+              + [f"s{i}" for i in range(len(plan.scalars))]
+              + [f"o{i}" for i in range(len(plan.outputs))])
+    out = [CUDA_HEADER, "", "@cuda.jit(cache=True)",
+           f"def kernel({', '.join(params)}):"]
+    out += _scalar_casts(plan, "    ")
+    out.append("    n = o0.size")
+    indent = "        "
+    if plan.flat:
+        index = "i"
+        out += [f"    x{slot} = a{slot}[0]"
+                for slot, a in enumerate(plan.arrays) if a.size == 1]
+        out.append("    for i in range(cuda.grid(1), n, cuda.gridsize(1)):")
+    else:
+        ndim = max(len(plan.shape), 1)
+        out.append(f"    {', '.join(f'd{k}' for k in range(ndim))}, = "
+                   "o0.shape")
+        out.append("    for flat in range(cuda.grid(1), n, "
+                   "cuda.gridsize(1)):")
+        out.append(f"{indent}rest = flat")
+        for k in reversed(range(1, ndim)):
+            out.append(f"{indent}i{k} = rest % d{k}")
+            out.append(f"{indent}rest = rest // d{k}")
+        out.append(f"{indent}i0 = rest")
+        index = ", ".join(f"i{k}" for k in range(ndim))
+    out += _element_lines(plan, index, indent)
+    out += [f"{indent}o{k}[{index}] = t{n}"
+            for k, n in enumerate(plan.outputs)]
+    out.append("")
+    out.append("kernel_par = kernel")
+    return "\n".join(out) + "\n"

@@ -15,8 +15,11 @@ _single = {}
 
 
 def run(outputs):
-    """Evaluate ``Expr`` outputs (same shape); returns NumPy arrays."""
+    """Evaluate ``Expr`` outputs (same shape); returns NumPy arrays (or
+    DeviceArrays for a CUDA chain)."""
     plan = Plan(outputs)
+    if plan.on_device:
+        return _run_device(plan, outputs)
     serial, parallel = kernels_for(plan)
     shape = plan.shape
     size = outputs[0].size
@@ -47,6 +50,8 @@ def _launch(plan_key, serial, parallel, size, arrays, scalars, results):
 
 def run_single(expr):
     """One op whose arguments are arrays and scalars (no pending Exprs)."""
+    if expr.device.type != "cpu":
+        return run([expr])[0]
     size = expr.size
     flat = True
     key = [expr.spec, expr.compute_dtype, expr.dtype]
@@ -110,7 +115,7 @@ def run_total(expr):
     """The float64 sum of a pending expression, or None where the chain
     cannot use the flat loop (it is then materialised as usual)."""
     plan = Plan([expr], total=True)
-    if not plan.flat:
+    if not plan.flat or plan.on_device:
         return None
     serial, parallel = kernels_for(plan)
     arrays = [a.reshape(-1) for a in plan.arrays]
@@ -122,3 +127,67 @@ def run_total(expr):
         serial, parallel = rebuild_uncached(plan.key)
         kernel = parallel if use_parallel else serial
         return kernel(*arrays, *plan.scalars, expr.size)
+
+
+# ---- CUDA ---------------------------------------------------------------
+def _run_device(plan, outputs, targets=None):
+    from ..backends.cuda.array import DeviceArray
+    from ..backends.cuda.launch import grid_for, launch
+    shape = plan.shape
+    if targets is None:
+        targets = [DeviceArray.empty(shape, o.dtype.np) for o in outputs]
+    size = outputs[0].size
+    if size == 0:
+        return targets
+    kernel, _ = kernels_for(plan)
+    if plan.flat:
+        arrays = [a.reshape(-1) for a in plan.arrays]
+        written = [t.reshape(-1) for t in targets]
+    else:
+        arrays = [a.broadcast_to(shape) for a in plan.arrays]
+        written = targets
+    launch(kernel, grid_for(size), *arrays, *plan.scalars, *written)
+    return targets
+
+
+class _Copy:
+    """The identity as a pointwise formula: a copy, cast to the target's
+    dtype by the generated code's usual argument casts."""
+    name = "copy"
+    version = 1
+    input_names = ("a",)
+    keep_dtype_inputs = ()
+
+    @staticmethod
+    def inline(args, dtype_name):
+        return args["a"]
+
+
+def run_device_copy(target, source):
+    """Write ``source`` (broadcast to ``target``'s shape, cast to its dtype)
+    into the DeviceArray view ``target``: one kernel."""
+    from .. import dtypes
+    from ..backends import device
+    from .chain import Expr
+    if not target.writeable:
+        raise RuntimeError("cannot write into a read-only tensor (it may "
+                           "be an expanded view: clone() it first)")
+    dtype = dtypes.from_numpy_dtype(target.dtype)
+    expr = Expr(_Copy, [ArrayLeaf(source)], dtype, dtype, target.shape,
+                target.size, 1, device("cuda", 0))
+    plan = Plan([expr], nd=not target.is_contiguous())
+    _run_device(plan, [expr], [target])
+
+
+def run_device_fill(target, value):
+    from ..backends.cuda.array import DeviceArray
+    from ..backends.cuda.kernels import fill
+    from ..backends.cuda.launch import grid_for, launch
+    if target.size == 0:
+        return
+    dense = target if target.is_contiguous() else DeviceArray.empty(
+        target.shape, target.dtype)
+    launch(fill, grid_for(target.size), dense.reshape(-1),
+           _plain_scalar(value))
+    if dense is not target:
+        run_device_copy(target, dense)

@@ -114,14 +114,33 @@ class PointwiseCtx:
     __slots__ = ("needs_input_grad", "scalars")
 
 
+def check_same_device(first, other):
+    raise RuntimeError(
+        "Expected all tensors to be on the same device, but found at least "
+        f"two devices, {first} and {other}!")
+
+
 def apply_pointwise(spec, operands):
     shape = None
     broadcast = False
     args = []
     depth = 0
     wants_grad = False
-    for x in operands:
+    device = None
+    for i, x in enumerate(operands):
         if isinstance(x, Tensor):
+            if device is None:
+                device = x._device
+            elif x._device is not device and x._device != device:
+                if x._shape == () and x._device.type == "cpu" \
+                        and not x._requires_grad:
+                    # As in PyTorch, a zero-dim CPU tensor is a scalar to
+                    # a CUDA op (it promotes like one, too).
+                    operands = list(operands)
+                    operands[i] = x = x.item()
+                    args.append(x)
+                    continue
+                check_same_device(device, x._device)
             if shape is None:
                 shape = x._shape
             elif x._shape != shape:
@@ -149,7 +168,8 @@ def apply_pointwise(spec, operands):
     size = 1
     for d in shape:
         size *= d
-    expr = Expr(spec, args, out_dtype, compute, shape, size, depth + 1)
+    expr = Expr(spec, args, out_dtype, compute, shape, size, depth + 1,
+                device)
     out = recorder.emit(expr)
     if wants_grad and spec.differentiable and grad_mode.state.enabled:
         _attach_pointwise_node(spec, operands, out)
@@ -246,20 +266,29 @@ def apply_structured(spec, inputs, params):
     # A forward given ``precomputed`` (its value, from a fused kernel)
     # does not read its inputs: they stay pending, unmaterialised.
     lazy = params.get("precomputed") is not None
-    arrays = []
+    device = None
     for t in inputs:
-        if t is None or lazy:
-            arrays.append(None)
-        elif isinstance(t, Tensor):
-            arrays.append(t._value())
-        else:
+        if isinstance(t, Tensor):
+            if device is None:
+                device = t._device
+            elif t._device != device:
+                check_same_device(device, t._device)
+        elif t is not None:
             raise TypeError(f"{spec.name}(): expected Tensor inputs, got "
                             f"{type(t).__name__}")
+    arrays = [None if t is None or lazy else t._value() for t in inputs]
+    forward = spec.forward
+    if device is not None and device.type == "cuda":
+        forward = spec.cuda
+        if forward is None:
+            raise NotImplementedError(
+                f"numgrad has no CUDA kernel for '{spec.name}' yet; move "
+                "its inputs to the CPU with .cpu()")
     ctx = OpCtx()
-    out_array = spec.forward(ctx, *arrays, **params)
+    out_array = forward(ctx, *arrays, **params)
     out = Tensor._make(out_array)
     if spec.view and not lazy and out_array.base is not None \
-            and np.may_share_memory(out_array, arrays[0]):
+            and _shares_memory(out_array, arrays[0]):
         out._version = inputs[0]._version
         out._view_of = inputs[0]
     if _wants_grad(spec, inputs):
@@ -282,6 +311,13 @@ def apply_structured(spec, inputs, params):
         out._requires_grad = True
         out.grad_fn = node
     return out
+
+
+def _shares_memory(a, b):
+    if isinstance(a, np.ndarray):
+        return np.may_share_memory(a, b)
+    from ..backends.cuda.array import shares_memory
+    return shares_memory(a, b)
 
 
 def _bind_registry():

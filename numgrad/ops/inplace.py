@@ -4,6 +4,7 @@ history rebased onto the new node."""
 import numpy as np
 
 from ..autograd import grad_mode
+from ..backends import copy_into
 from ..tensor import Tensor
 from . import pointwise as pw
 
@@ -53,7 +54,7 @@ def commit_inplace(tensor, result):
     if not target.flags.writeable:
         raise RuntimeError("cannot write into a read-only tensor (it may "
                            "be an expanded view: clone() it first)")
-    np.copyto(target, values, casting="unsafe")
+    copy_into(target, values)
     if not tensor._is_inference:
         tensor._version.value += 1
     if result.grad_fn is not None:
@@ -187,12 +188,11 @@ def copy_(self, src, non_blocking=False):
     if not isinstance(src, Tensor):
         raise TypeError("copy_(): argument 'src' must be Tensor")
     if src._requires_grad and grad_mode.state.enabled:
-        return _inplace(self, lambda: (src.to(self.dtype)
+        return _inplace(self, lambda: (src.to(self.device, self.dtype)
                                        .expand(self.shape) + 0 * self
                                        ).to(self.dtype))
     check_inplace(self)
-    np.copyto(storage_for_write(self),
-              np.broadcast_to(src._value(), self._shape), casting="unsafe")
+    copy_into(storage_for_write(self), src._value())
     self._version.value += 1
     return self
 

@@ -265,35 +265,43 @@ def contiguous(input, memory_format=None):
 
 
 @op("to_copy")
-def _cast(ctx, x, dtype):
+def _cast(ctx, x, dtype, device=None):
+    """A copy converted to ``dtype`` and moved to ``device`` (None: the
+    input's).  The CUDA twin is this same function: ``to_device`` and
+    ``astype`` work on both kinds of array."""
+    from ..backends import CPU, to_device
     ctx.input_dtype = x.dtype
-    return x.astype(dtype.np)
+    ctx.input_device = CPU if isinstance(x, np.ndarray) else x.device
+    if device is None or device == ctx.input_device:
+        return x.astype(dtype.np)
+    return to_device(x, device).astype(dtype.np, copy=False)
 
 
 @_cast.backward
 def _(ctx, g):
     from ..dtypes import from_numpy_dtype
-    return (_cast(g, dtype=from_numpy_dtype(ctx.input_dtype)),)
+    return (_cast(g, dtype=from_numpy_dtype(ctx.input_dtype),
+                  device=ctx.input_device),)
 
 
 def to(input, *args, dtype=None, device=None, copy=False, non_blocking=False,
        memory_format=None):
-    from ..backends import resolve
+    from ..backends import resolve, to_device
     for a in args:
         if isinstance(a, dtypes.dtype):
             dtype = a
         elif isinstance(a, Tensor):
-            dtype = a.dtype
+            dtype, device = a.dtype, a.device
         elif a is not None:
             device = a
-    if device is not None:
-        resolve(device)
-    dtype = dtypes.as_dtype(dtype)
-    if dtype is None or dtype is input.dtype:
+    target = input.device if device is None else resolve(device)
+    dtype = dtypes.as_dtype(dtype) or input.dtype
+    if dtype is input.dtype and target == input.device:
         return clone(input) if copy else input
     if input._requires_grad and not dtype.is_floating_point:
-        return Tensor._make(input._value().astype(dtype.np))
-    return _cast(input, dtype=dtype)
+        return Tensor._make(to_device(input._value(), target).astype(
+            dtype.np, copy=False))
+    return _cast(input, dtype=dtype, device=target)
 
 
 # ---- concatenation, repetition, flipping -------------------------------

@@ -1,0 +1,113 @@
+"""The ``m`` namespace of scalar formulas inside CUDA kernels: the same
+names as ``numgrad.ops.kernel_math`` (the CPU's), as device functions
+over libdevice's math (which is fast on the GPU; the CPU needs its own
+vectorisable versions, the GPU does not)."""
+import math
+
+from .launch import device_function
+
+
+@device_function
+def where(cond, a, b):
+    return a if cond else b
+
+
+@device_function
+def maximum(a, b):
+    return a if (a >= b or a != a) else b
+
+
+@device_function
+def minimum(a, b):
+    return a if (a <= b or a != a) else b
+
+
+@device_function
+def sqrt(x):
+    return math.sqrt(x)
+
+
+@device_function
+def abs(x):
+    return x if x >= 0 else -x
+
+
+@device_function
+def sign(x):
+    return (x > 0) - (x < 0)
+
+
+@device_function
+def pow(a, b):
+    if b == 2:
+        return a * a
+    return a ** b
+
+
+@device_function
+def floor(x):
+    return math.floor(x)
+
+
+@device_function
+def ceil(x):
+    return math.ceil(x)
+
+
+@device_function
+def isnan(x):
+    return x != x
+
+
+@device_function
+def exp(x):
+    return math.exp(x)
+
+
+@device_function
+def log(x):
+    return math.log(x) if x > 0 else (-math.inf if x == 0 else math.nan)
+
+
+@device_function
+def log1p(x):
+    return math.log1p(x) if x > -1 else (-math.inf if x == -1
+                                         else math.nan)
+
+
+@device_function
+def expm1(x):
+    return math.expm1(x)
+
+
+@device_function
+def tanh(x):
+    return math.tanh(x)
+
+
+@device_function
+def sigmoid(x):
+    # exp of a non-positive argument only: never overflows.
+    e = math.exp(-x if x >= 0 else x)
+    return 1 / (1 + e) if x >= 0 else e / (1 + e)
+
+
+@device_function
+def erf(x):
+    return math.erf(x)
+
+
+@device_function
+def sin(x):
+    return math.sin(x)
+
+
+@device_function
+def cos(x):
+    return math.cos(x)
+
+
+@device_function
+def softplus(x):
+    return (x if x > 0 else 0) + math.log1p(math.exp(-(x if x >= 0
+                                                       else -x)))
