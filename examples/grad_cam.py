@@ -4,6 +4,7 @@
     python examples/grad_cam.py                      # the defaults below
     python examples/grad_cam.py --image dog.jpg --method gradcam++
     python examples/grad_cam.py --model resnet50 --weights resnet50.pth
+    python examples/grad_cam.py --device cuda        # on a GPU
     python examples/grad_cam.py --list-layers
 
 By default it classifies scikit-image's sample photo ``chelsea`` (a cat)
@@ -16,7 +17,9 @@ The CAM classes mirror pytorch-grad-cam (jacobgil/pytorch-grad-cam):
 ``GradCAM(model, target_layers)(input_tensor, targets)`` returns an
 (N, H, W) float32 array in [0, 1]; ``GradCAMPlusPlus``, ``HiResCAM`` and
 ``LayerCAM`` share the interface; ``targets`` holds one
-``ClassifierOutputTarget(index)`` or None (the top class) per image.
+``ClassifierOutputTarget(index)`` or None (the top class) per image.  The
+model and input may be on any device: the network runs there, and the
+layer activations and gradients come back to the host as NumPy arrays.
 
 ``imagenet_classes.txt`` beside this file lists the 1000 ImageNet class
 names in index order, as torchvision ships them
@@ -59,6 +62,12 @@ INPUT_SIZE = 224
 # Grad-CAM: the same steps and arithmetic as pytorch-grad-cam
 # ---------------------------------------------------------------------
 
+def host_copy(t):
+    """A NumPy copy of a tensor's values, from whichever device."""
+    t = t.detach()
+    return t.numpy().copy() if t.device.type == "cpu" else t.cpu().numpy()
+
+
 class ClassifierOutputTarget:
     """The raw (pre-softmax) score of one class."""
 
@@ -88,7 +97,7 @@ class ActivationsAndGradients:
                 layer.register_forward_hook(self.save_gradient))
 
     def save_activation(self, module, input, output):
-        self.activations.append(output.detach().numpy().copy())
+        self.activations.append(host_copy(output))
 
     def save_gradient(self, module, input, output):
         if not output.requires_grad:
@@ -97,7 +106,7 @@ class ActivationsAndGradients:
 
         def _store_grad(grad):
             # gradients arrive in reverse layer order
-            self.gradients.insert(0, grad.detach().numpy().copy())
+            self.gradients.insert(0, host_copy(grad))
 
         output.register_hook(_store_grad)
 
@@ -186,7 +195,7 @@ class BaseCAM:
 
     def forward(self, input_tensor, targets=None):
         outputs = self.activations_and_grads(input_tensor)
-        logits = outputs.detach().numpy().copy()
+        logits = host_copy(outputs)
         if targets is None:
             targets = [None] * logits.shape[0]
         if len(targets) != logits.shape[0]:
@@ -333,6 +342,9 @@ def build_parser():
                    help="where to write the picture: the image and the "
                         "heatmap overlay side by side (default: "
                         "%(default)s)")
+    p.add_argument("--device", default="cpu",
+                   help="where the network runs: cpu, cuda or cuda:N "
+                        "(default: %(default)s)")
     p.add_argument("--list-layers", action="store_true",
                    help="print the model's layer names and exit")
     return p
@@ -494,7 +506,12 @@ def run(args):
             0 <= args.class_index < num_classes):
         raise UserError(f"--class {args.class_index} is out of range: "
                         f"{args.model} has classes 0..{num_classes - 1}")
-    x = preprocess(rgb, mean, std)
+    try:
+        device = numgrad.device(args.device)
+        model.to(device)
+    except RuntimeError as exc:
+        raise UserError(f"--device {args.device}: {exc}")
+    x = preprocess(rgb, mean, std).to(device)
     targets = None
     if args.class_index is not None:
         targets = [ClassifierOutputTarget(args.class_index)]

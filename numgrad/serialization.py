@@ -790,7 +790,7 @@ def load_arrays(f):
 
 
 def _check_map_location(map_location):
-    """Returns a device string to move tensors to, or None for the CPU."""
+    """The device to load tensors to, or None for the CPU."""
     if map_location is None or callable(map_location) or \
             isinstance(map_location, dict):
         return None
@@ -800,21 +800,14 @@ def _check_map_location(map_location):
     if loc == "cpu" or loc.startswith("cpu:"):
         return None
     if loc.startswith("cuda"):
+        from .backends import resolve
         try:
-            import numgrad.cuda as cuda
-        except ImportError:
-            cuda = None
-        available = False
-        if cuda is not None:
-            is_available = getattr(cuda, "is_available", None)
-            available = bool(is_available()) if callable(is_available) \
-                else False
-        if not available:
+            return resolve(loc)
+        except RuntimeError as exc:
             raise RuntimeError(
                 f"numgrad.load(map_location={map_location!r}): a CUDA device "
-                "was requested but numgrad.cuda is not available; use "
-                "map_location='cpu'")
-        return loc
+                f"was requested but it is not available ({exc}); use "
+                "map_location='cpu'") from None
     raise RuntimeError(f"numgrad.load: unsupported map_location "
                        f"{map_location!r} (use None, 'cpu' or 'cuda')")
 
@@ -825,7 +818,8 @@ def load(f, map_location=None, weights_only=True):
     Only data is ever loaded: ``weights_only`` must be True (or left
     default); pickled code is refused with :class:`pickle.UnpicklingError`.
     ``map_location`` may be None, ``'cpu'``, a dict or a callable (all load
-    to the CPU), or a CUDA device when ``numgrad.cuda`` is available.
+    to the CPU), or a CUDA device (``'cuda'``, ``'cuda:0'``, a
+    ``numgrad.device``): tensors are then copied to it.
     """
     if weights_only is False:
         raise ValueError(
@@ -871,15 +865,31 @@ _SAVE_DTYPES = {
 }
 
 
-def _tensor_array(x):
-    """numpy array for a tensor-like leaf, or None if ``x`` is not one."""
+def _tensor_array(x, host_copies=None):
+    """numpy array for a tensor-like leaf, or None if ``x`` is not one.
+
+    A CUDA tensor's values are copied to the host (checkpoints hold host
+    data, loadable without a GPU).  With ``host_copies`` (a dict kept for
+    one save), views of the same device allocation become views of one
+    host copy of it, so the storage plan shares their storage as it does
+    for NumPy views (tied weights stay tied)."""
     if isinstance(x, np.ndarray):
         return x
     numgrad = sys.modules.get("numgrad")
     tensor_cls = getattr(numgrad, "Tensor", None) if numgrad else None
-    if tensor_cls is not None and isinstance(x, tensor_cls):
-        return np.asarray(x.detach().numpy())
-    return None
+    if tensor_cls is None or not isinstance(x, tensor_cls):
+        return None
+    arr = x.detach()._value()
+    if isinstance(arr, np.ndarray):
+        return arr
+    if host_copies is None or arr.size == 0:
+        return arr.copy_to_host()
+    owner = arr.owner()
+    host = host_copies.get(id(owner))
+    if host is None:
+        host = host_copies[id(owner)] = owner.copy_to_host()
+    return np.ndarray(arr.shape, arr.dtype, buffer=host,
+                      offset=arr.offset - owner.offset, strides=arr.strides)
 
 
 def _requires_grad(x):
@@ -1092,8 +1102,8 @@ class _PickleWriter:
         w += b"tR"
 
 
-def _collect_arrays(obj, arrays, leaves, active):
-    arr = _tensor_array(obj)
+def _collect_arrays(obj, arrays, leaves, active, host_copies):
+    arr = _tensor_array(obj, host_copies)
     if arr is not None:
         if arr.dtype.newbyteorder("=") not in _SAVE_DTYPES:
             raise TypeError(f"numgrad.save: unsupported tensor dtype "
@@ -1108,11 +1118,11 @@ def _collect_arrays(obj, arrays, leaves, active):
         items = obj.items() if isinstance(obj, dict) else enumerate(obj)
         for k, v in items:
             if isinstance(obj, dict):
-                _collect_arrays(k, arrays, leaves, active)
-            _collect_arrays(v, arrays, leaves, active)
+                _collect_arrays(k, arrays, leaves, active, host_copies)
+            _collect_arrays(v, arrays, leaves, active, host_copies)
         if isinstance(obj, collections.OrderedDict):
             for v in vars(obj).values():
-                _collect_arrays(v, arrays, leaves, active)
+                _collect_arrays(v, arrays, leaves, active, host_copies)
         active.discard(id(obj))
 
 
@@ -1137,7 +1147,7 @@ def _write_record(zf, name, data, align=False):
 
 def _save_torch_zip(obj, fh):
     arrays, leaves = {}, []
-    _collect_arrays(obj, arrays, leaves, set())
+    _collect_arrays(obj, arrays, leaves, set(), {})
     plan = _StoragePlan(list(arrays.values()))
     writer = _PickleWriter(plan, arrays)
     writer.save(obj)

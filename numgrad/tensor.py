@@ -233,6 +233,7 @@ class Tensor:
         self._expr = None
         self._dtype = value._dtype
         self._shape = value._shape
+        self._device = value._device
 
     def detach(self):
         return self._alias()
@@ -339,7 +340,7 @@ class Tensor:
 
     def __reduce_ex__(self, protocol):
         return (_rebuild, (self.detach()._host().copy(),
-                           self._requires_grad))
+                           self._requires_grad, str(self._device)))
 
     def __deepcopy__(self, memo):
         if not self.is_leaf:
@@ -392,26 +393,31 @@ class Tensor:
     def cuda(self, device=None):
         return self.to("cuda" if device is None else device)
 
-    def new_tensor(self, data, dtype=None, requires_grad=False):
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
         from .creation import tensor
         return tensor(data, dtype=dtype or self._dtype,
+                      device=device or self._device,
                       requires_grad=requires_grad)
 
-    def new_zeros(self, *size, dtype=None):
+    def new_zeros(self, *size, dtype=None, device=None):
         from .creation import zeros
-        return zeros(*size, dtype=dtype or self._dtype)
+        return zeros(*size, dtype=dtype or self._dtype,
+                     device=device or self._device)
 
-    def new_ones(self, *size, dtype=None):
+    def new_ones(self, *size, dtype=None, device=None):
         from .creation import ones
-        return ones(*size, dtype=dtype or self._dtype)
+        return ones(*size, dtype=dtype or self._dtype,
+                    device=device or self._device)
 
-    def new_full(self, size, fill_value, dtype=None):
+    def new_full(self, size, fill_value, dtype=None, device=None):
         from .creation import full
-        return full(size, fill_value, dtype=dtype or self._dtype)
+        return full(size, fill_value, dtype=dtype or self._dtype,
+                    device=device or self._device)
 
-    def new_empty(self, *size, dtype=None):
+    def new_empty(self, *size, dtype=None, device=None):
         from .creation import empty
-        return empty(*size, dtype=dtype or self._dtype)
+        return empty(*size, dtype=dtype or self._dtype,
+                     device=device or self._device)
 
 
 class Size(tuple):
@@ -453,8 +459,9 @@ def _init_autograd(t):
     t._is_inference = grad_mode.state.inference
 
 
-def _rebuild(array, requires_grad):
-    t = Tensor._make(array)
+def _rebuild(array, requires_grad, device="cpu"):
+    from .backends import resolve, to_device
+    t = Tensor._make(to_device(array, resolve(device)))
     if requires_grad:
         t.requires_grad_(True)
     return t

@@ -131,6 +131,14 @@ def test_resnet18_basic_blocks():
     assert _shape(models.resnet18(num_classes=10).fc.weight) == (10, 512)
 
 
+def test_resnet_width_scales_every_stage():
+    model = models.resnet50(width=4, num_classes=3).eval()
+    assert model.conv1.weight.shape == (4, 3, 7, 7)
+    assert model.layer4[-1].conv3.weight.shape == (4 * 8 * 4, 4 * 8, 1, 1)
+    assert model.fc.weight.shape == (3, 4 * 8 * 4)
+    assert model(numgrad.rand(1, 3, 32, 32)).shape == (1, 3)
+
+
 def test_resnet_init_is_torchvisions():
     numgrad.manual_seed(1)
     model = models.resnet50()

@@ -95,3 +95,12 @@ def copy_into(target, source):
     else:
         from .cuda.array import copy_into as device_copy_into
         device_copy_into(target, to_device(source, target.device))
+
+
+def shares_memory(a, b):
+    """Whether two arrays (of either kind) may overlap in memory."""
+    import numpy as np
+    a_host, b_host = isinstance(a, np.ndarray), isinstance(b, np.ndarray)
+    if a_host and b_host:
+        return np.may_share_memory(a, b)
+    return not (a_host or b_host) and a.buffer is b.buffer

@@ -109,7 +109,7 @@ class Plan:
         self.on_device = bool(self.arrays) and not isinstance(
             self.arrays[0], np.ndarray)
         self.outputs = [index_of[id(o)] for o in outputs]
-        if flat:
+        if self.flat:
             layout = tuple("1" if a.size == 1 else "f" for a in self.arrays)
         else:
             layout = ("nd", len(out_shape))

@@ -91,7 +91,8 @@ def drop_connect(x, p, training):
         return x
     keep = 1.0 - p
     mask = numgrad.floor(
-        keep + numgrad.rand([x.shape[0], 1, 1, 1], dtype=x.dtype))
+        keep + numgrad.rand([x.shape[0], 1, 1, 1], dtype=x.dtype,
+                            device=x.device))
     return x / keep * mask
 
 

@@ -1,10 +1,16 @@
 """Loss functions of ``torch.nn.functional``, written with differentiable
 numgrad ops (so second-order gradients work) plus the fused kernels of
-``numgrad.ops.loss``."""
+``numgrad.ops.loss``.
+
+Class-index targets are checked on the host (for a CUDA target, a copy of
+the indices: PyTorch's CUDA losses synchronise for their checks too), and
+the per-element class weights derived from them are made on the input's
+device."""
 import warnings
 
 import numpy as np
 
+from ..backends import to_device
 from ..ops import loss as fused
 from ..ops import pointwise as pw
 from ..ops import reduce as _red
@@ -127,7 +133,7 @@ def _class_dim(input):
 
 
 def _check_targets(input, target):
-    values = target._value()
+    values = target._host()
     if values.dtype.kind not in "iu":
         raise RuntimeError("expected scalar type Long but found "
                            f"{target.dtype.name.capitalize()}")
@@ -159,7 +165,12 @@ def _class_weights(weight, input):
             f"weight tensor should be defined either for all {num_classes} "
             "classes or no classes but got weight tensor of shape: "
             f"{list(weight.shape)}")
-    return weight.detach()._value()
+    return weight.detach()._host()
+
+
+def _on(like, array):
+    """A constant tensor of ``array`` on ``like``'s device."""
+    return Tensor._make(to_device(array, like.device))
 
 
 def _nll_terms(logp, targets, weight_values, ignore_index):
@@ -167,13 +178,13 @@ def _nll_terms(logp, targets, weight_values, ignore_index):
     class_dim = _class_dim(logp)
     ignored = targets == ignore_index
     safe = np.where(ignored, 0, targets)
-    index = Tensor._make(np.expand_dims(safe, class_dim))
+    index = _on(logp, np.expand_dims(safe, class_dim))
     picked = gather(logp, class_dim, index).squeeze(class_dim)
     dtype = logp.dtype.np
     w = np.ones(safe.shape, dtype) if weight_values is None \
         else weight_values[safe].astype(dtype)
     w = np.where(ignored, 0, w).astype(dtype)
-    return -picked * Tensor._make(w), w
+    return -picked * _on(logp, w), w
 
 
 def _reduce_weighted(losses, w, reduction):
@@ -254,12 +265,12 @@ def _smoothing_term(logp, targets, weight_values, ignore_index, reduction,
     if weight_values is not None:
         shape = [1] * logp.dim()
         shape[class_dim] = -1
-        weights = Tensor._make(weight_values.astype(logp.dtype.np)
-                               .reshape(shape))
+        weights = _on(logp, weight_values.astype(logp.dtype.np)
+                      .reshape(shape))
         smooth = -_red.sum(logp * weights, class_dim)
     else:
         smooth = -_red.sum(logp, class_dim)
-    keep = Tensor._make((targets != ignore_index).astype(logp.dtype.np))
+    keep = _on(logp, (targets != ignore_index).astype(logp.dtype.np))
     smooth = smooth * keep
     if reduction == "none":
         return smooth
@@ -282,8 +293,8 @@ def _cross_entropy_probs(input, target, weight_values, reduction,
     if weight_values is not None:
         shape = [1] * input.dim()
         shape[class_dim] = -1
-        terms = terms * Tensor._make(weight_values.astype(input.dtype.np)
-                                     .reshape(shape))
+        terms = terms * _on(input, weight_values.astype(input.dtype.np)
+                            .reshape(shape))
     if reduction == "none":
         return -_red.sum(terms, class_dim)
     total = -_red.sum(terms)
@@ -302,6 +313,17 @@ def _expand_weight(weight, input):
     return weight
 
 
+def _outside_unit_interval(input):
+    if input.numel() == 0:
+        return False
+    if input.device.type == "cpu":
+        values = input._value()
+        return values.min() < 0 or values.max() > 1
+    # Two scalars come back from the device, not the whole input.
+    x = input.detach()
+    return float(_red.amin(x)) < 0 or float(_red.amax(x)) > 1
+
+
 def binary_cross_entropy(input, target, weight=None, size_average=None,
                          reduce=None, reduction="mean"):
     reduction = _legacy_reduction(size_average, reduce, reduction)
@@ -311,8 +333,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None,
             f"Using a target size ({target.shape}) that is different to the "
             f"input size ({input.shape}) is deprecated. Please ensure they "
             "have the same size.")
-    values = input._value()
-    if values.size and (values.min() < 0 or values.max() > 1):
+    if _outside_unit_interval(input):
         raise RuntimeError("all elements of input should be between 0 and 1")
     loss = fused.binary_cross_entropy(input, target.to(input.dtype),
                                       _expand_weight(weight, input))

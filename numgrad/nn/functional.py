@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import ops as _ops  # noqa: F401  (registers the op table)
 from ..autograd import grad_mode
+from ..backends import to_device
 from ..ops import arith, inplace, linalg, reduce, shape
 from ..ops import pointwise as pw
 from ..ops import softmax as _softmax
@@ -188,10 +189,13 @@ def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
 
 # ---- dropout -----------------------------------------------------------------
 def _dropout_mask(input, p, mask_shape):
+    # Drawn on the host from the global generator whatever the device, so
+    # a seed gives the same masks on the CPU and on a GPU.
     from ..random import generator
     keep = generator().random(mask_shape) >= p
     scale = 0.0 if p == 1 else 1.0 / (1.0 - p)
-    return Tensor._make((keep * scale).astype(input.dtype.np))
+    return Tensor._make(to_device((keep * scale).astype(input.dtype.np),
+                                  input.device))
 
 
 def _check_p(p):
@@ -238,7 +242,7 @@ def dropout3d(input, p=0.5, training=True, inplace=False):
 
 # ---- sparse ----------------------------------------------------------------------
 def one_hot(tensor, num_classes=-1):
-    values = tensor._value()
+    values = tensor._host()
     if values.dtype.kind not in "iu":
         raise RuntimeError("one_hot is only applicable to index tensor of "
                            "type LongTensor.")
@@ -248,6 +252,11 @@ def one_hot(tensor, num_classes=-1):
         num_classes = int(values.max()) + 1 if values.size else 0
     elif values.size and values.max() >= num_classes:
         raise RuntimeError("Class values must be smaller than num_classes.")
+    if tensor.device.type != "cpu":
+        # Compared on the device: only the checks above read the host copy.
+        from ..creation import arange
+        classes = arange(num_classes, device=tensor.device)
+        return pw.eq(tensor.unsqueeze(-1), classes).long()
     eye = np.eye(num_classes, dtype=np.int64)
     return Tensor._make(eye[values.astype(np.int64)])
 
@@ -257,6 +266,15 @@ def _renorm_rows(weight, indices, max_norm, norm_type):
     their ``norm_type`` norm is at most ``max_norm`` (not recorded)."""
     rows = np.unique(indices)
     with grad_mode.no_grad():
+        if weight.device.type != "cpu":
+            index = Tensor._make(to_device(rows, weight.device))
+            picked = weight[index]
+            norms = reduce.norm(picked.double(), norm_type, dim=1,
+                                keepdim=True)
+            scale = pw.where(norms > max_norm, max_norm / (norms + 1e-7),
+                             1.0)
+            weight[index] = picked * scale.to(weight.dtype)
+            return
         array = weight._value()
         norms = np.linalg.norm(array[rows].astype(np.float64), ord=norm_type,
                                axis=1)
@@ -270,7 +288,10 @@ def embedding(input, weight, padding_idx=None, max_norm=None,
     if sparse:
         raise NotImplementedError("numgrad has no sparse gradients; use "
                                   "sparse=False")
-    indices = input._value() if isinstance(input, Tensor) \
+    # The checks read the indices on the host (a copy from a GPU, as
+    # PyTorch's CUDA checks synchronise too); the lookup uses them where
+    # the weight is.
+    indices = input._host() if isinstance(input, Tensor) \
         else np.asarray(input)
     if indices.dtype.kind not in "iu":
         raise RuntimeError("Expected tensor for argument #1 'indices' to "
@@ -284,19 +305,24 @@ def embedding(input, weight, padding_idx=None, max_norm=None,
         padding_idx = _check_padding_idx(padding_idx, num)
     if max_norm is not None:
         _renorm_rows(weight, indices.reshape(-1), max_norm, norm_type)
-    out = weight[Tensor._make(indices)]
+    if isinstance(input, Tensor) and input.device == weight.device:
+        index = input
+    else:
+        index = Tensor._make(to_device(indices, weight.device))
+    out = weight[index]
     if not out.requires_grad:
         return out
     frozen = out.detach()
     if padding_idx is not None:
         # The row at padding_idx gets no gradient: same values, no path.
-        keep = Tensor._make(np.expand_dims(indices != padding_idx, -1))
+        keep = (index != padding_idx).unsqueeze(-1)
         out = pw.where(keep, out, frozen)
     if scale_grad_by_freq:
         uniques, counts = np.unique(indices, return_counts=True)
         freq = counts[np.searchsorted(uniques, indices)]
-        scale = Tensor._make(np.expand_dims(1.0 / freq, -1)
-                             .astype(weight.dtype.np))
+        scale = Tensor._make(to_device(np.expand_dims(1.0 / freq, -1)
+                                       .astype(weight.dtype.np),
+                                       weight.device))
         out = frozen + (out - frozen) * scale
     return out
 

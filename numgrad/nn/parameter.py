@@ -1,6 +1,6 @@
 """``nn.Parameter`` and ``nn.Buffer``: tensors that a Module registers
 when they are assigned as attributes."""
-from ..tensor import Tensor, _init
+from ..tensor import Tensor, _init, _rebuild
 
 
 def _leaf_array(data):
@@ -35,8 +35,8 @@ class Parameter(Tensor):
     __str__ = __repr__
 
     def __reduce_ex__(self, protocol):
-        return (_rebuild_parameter, (self.detach()._value().copy(),
-                                     self._requires_grad))
+        return (_rebuild_parameter, (self.detach()._host().copy(),
+                                     self._requires_grad, str(self._device)))
 
     def __deepcopy__(self, memo):
         if id(self) in memo:
@@ -48,8 +48,8 @@ class Parameter(Tensor):
         return result
 
 
-def _rebuild_parameter(array, requires_grad):
-    return Parameter(Tensor._make(array), requires_grad)
+def _rebuild_parameter(array, requires_grad, device="cpu"):
+    return Parameter(_rebuild(array, False, device), requires_grad)
 
 
 class _BufferMeta(type):

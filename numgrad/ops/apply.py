@@ -5,9 +5,8 @@ Everything is checked before anything is computed, so a failing op leaves
 its inputs, their ``.grad`` and the graph untouched."""
 import weakref
 
-import numpy as np
-
 from .. import dtypes
+from ..backends import shares_memory
 from ..autograd import grad_mode
 from ..autograd.node import (ERR_BACKWARD_TWICE, AccumulateGrad, Node,
                              SavedTensor)
@@ -288,7 +287,7 @@ def apply_structured(spec, inputs, params):
     out_array = forward(ctx, *arrays, **params)
     out = Tensor._make(out_array)
     if spec.view and not lazy and out_array.base is not None \
-            and _shares_memory(out_array, arrays[0]):
+            and shares_memory(out_array, arrays[0]):
         out._version = inputs[0]._version
         out._view_of = inputs[0]
     if _wants_grad(spec, inputs):
@@ -311,13 +310,6 @@ def apply_structured(spec, inputs, params):
         out._requires_grad = True
         out.grad_fn = node
     return out
-
-
-def _shares_memory(a, b):
-    if isinstance(a, np.ndarray):
-        return np.may_share_memory(a, b)
-    from ..backends.cuda.array import shares_memory
-    return shares_memory(a, b)
 
 
 def _bind_registry():

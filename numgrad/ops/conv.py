@@ -697,11 +697,6 @@ def _(ctx, ggw):
     return d_x, d_g
 
 
-_conv2d.cuda = None
-_conv2d_input_grad.cuda = None
-_conv2d_weight_grad.cuda = None
-
-
 # ---- argument checking (PyTorch's messages) -------------------------------
 _TORCH_TYPE_NAMES = {"float32": "float", "float64": "double",
                      "float16": "c10::Half", "int64": "long", "int32": "int",

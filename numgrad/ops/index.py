@@ -2,16 +2,28 @@
 its scatter-add backward, ``index_put`` for ``__setitem__``, gather."""
 import numpy as np
 
+from ..backends.cuda.array import DeviceArray
 from ..tensor import Tensor
 from ._dims import wrap_dim
 from .registry import op
 
 
-def _convert_index(index):
-    """Tensors inside an index become NumPy arrays; lists stay advanced."""
+def _convert_index(index, input):
+    """Tensors inside an index become arrays; lists stay advanced.  For a
+    CUDA ``input`` every index array moves to (or is checked on) the
+    device, masks becoming integer arrays (see ``device_index``)."""
     if isinstance(index, tuple):
-        return tuple(_convert_one(i) for i in index)
-    return _convert_one(index)
+        index = tuple(_convert_one(i) for i in index)
+    else:
+        index = _convert_one(index)
+    if input.device.type == "cuda":
+        from .cuda.index import device_index
+        return device_index(input._shape, index)
+    parts = index if isinstance(index, tuple) else (index,)
+    if any(isinstance(p, DeviceArray) for p in parts):
+        raise RuntimeError("indices should be either on cpu or on the same "
+                           "device as the indexed tensor (cpu)")
+    return index
 
 
 def _convert_one(i):
@@ -89,7 +101,7 @@ def _(ctx, gg):
 
 
 def getitem(input, index):
-    index = _convert_index(index)
+    index = _convert_index(index, input)
     _check_bounds(input._shape, index)
     return _getitem(input, index=index)
 
@@ -133,23 +145,32 @@ def setitem(tensor, index, value):
     """``tensor[index] = value``, in place."""
     from ..creation import _to_array
     from .inplace import commit_inplace, check_inplace
-    index = _convert_index(index)
+    index = _convert_index(index, tensor)
     _check_bounds(tensor._shape, index)
     if not isinstance(value, Tensor):
         value = Tensor._make(_to_array(value, tensor.dtype))
     check_inplace(tensor)
-    if value.dtype is not tensor.dtype:
-        value = value.to(tensor.dtype)
+    value = value.to(tensor.dtype, device=tensor.device)
+    shape = _result_shape(tensor._shape, index)
     try:
-        np.broadcast_shapes(np.empty(tensor._shape)[index].shape,
-                            value._shape)
+        np.broadcast_shapes(shape, value._shape)
     except ValueError:
         raise RuntimeError(
             f"shape mismatch: value tensor of shape {list(value.shape)} "
             "cannot be broadcast to indexing result of shape "
-            f"{list(np.empty(tensor._shape)[index].shape)}") from None
+            f"{list(shape)}") from None
     result = _index_put(tensor, value, index=index)
     commit_inplace(tensor, result)
+
+
+def _result_shape(shape, index):
+    """The shape of ``x[index]`` for an ``x`` of ``shape``, from indexing a
+    zero-strided stand-in; device index arrays stand in as zeros (their
+    shapes, not their values, decide the result's)."""
+    parts = index if isinstance(index, tuple) else (index,)
+    parts = tuple(np.zeros(p.shape, np.intp) if isinstance(p, DeviceArray)
+                  else p for p in parts)
+    return np.broadcast_to(np.empty((), np.int8), shape)[parts].shape
 
 
 @op("gather")
@@ -186,12 +207,16 @@ def _gather_array(x, index_array, dim):
 
 def gather(input, dim, index):
     dim = wrap_dim(dim, input.dim())
-    idx = index._value()
-    if idx.dtype.kind not in "iu":
+    if index.dtype.is_floating_point or index.dtype.name == "bool":
         raise RuntimeError("gather(): Expected dtype int64 for index")
-    if idx.ndim != input.dim():
+    if index.dim() != input.dim():
         raise RuntimeError("Index tensor must have the same number of "
                            "dimensions as input tensor")
+    idx = index._value()
+    if input.device.type == "cuda":
+        from .cuda.index import checked_indices
+        idx = checked_indices(idx, input._shape[dim], dim)
+        index = Tensor._make(idx)
     return _gather(input, index, dim=dim, index_array=idx)
 
 

@@ -4,7 +4,7 @@ history rebased onto the new node."""
 import numpy as np
 
 from ..autograd import grad_mode
-from ..backends import copy_into
+from ..backends import copy_into, to_device
 from ..tensor import Tensor
 from . import pointwise as pw
 
@@ -159,7 +159,8 @@ def _fill_array(tensor, value):
     if tensor.grad_fn is not None and grad_mode.state.enabled:
         # Recorded, so the old history gets a zero gradient, as in PyTorch.
         if isinstance(value, np.ndarray):
-            value = Tensor._make(value.astype(tensor.dtype.np))
+            value = Tensor._make(to_device(value.astype(tensor.dtype.np),
+                                           tensor.device))
         return _inplace(tensor, lambda: tensor * 0 + value)
     check_inplace(tensor)
     storage_for_write(tensor)[...] = value

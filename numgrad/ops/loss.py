@@ -47,12 +47,21 @@ def _(ctx, g):
     from ..tensor import Tensor
     params = ctx.params
     x = ctx.x
-    w, safe = _row_weights(params["target"], params["weight"],
-                           params["ignore_index"], x.dtype.np)
-    one_hot = np.zeros(tuple(x.shape), dtype=x.dtype.np)
-    np.put_along_axis(one_hot, safe[:, None], 1, axis=1)
+    w, one_hot = _backward_terms(x, params["target"], params["weight"],
+                                 params["ignore_index"])
     scale = (g * Tensor._make(w)).unsqueeze(1)
     return (scale * (softmax(x, 1) - Tensor._make(one_hot)),)
+
+
+def _backward_terms(x, target, weight, ignore_index):
+    """w[y] per row and the one-hot rows of the targets, on x's device."""
+    if x.device.type == "cuda":
+        from .cuda.loss import cross_entropy_backward_terms
+        return cross_entropy_backward_terms(x, target, weight, ignore_index)
+    w, safe = _row_weights(target, weight, ignore_index, x.dtype.np)
+    one_hot = np.zeros(tuple(x.shape), dtype=x.dtype.np)
+    np.put_along_axis(one_hot, safe[:, None], 1, axis=1)
+    return w, one_hot
 
 
 def cross_entropy_rows(input, target, weight, ignore_index):

@@ -10,7 +10,9 @@ over channels, layer_norm's over rows.
 
 Under ``create_graph`` (grad mode on during backward) the backward is
 instead written with differentiable numgrad ops, recomputing the batch
-statistics from the saved input, so higher-order gradients are exact."""
+statistics from the saved input, so higher-order gradients are exact.
+CUDA tensors run the same steps as the kernels of ``ops/cuda/norm.py``
+(the non-graph backwards call them directly: they are not ops)."""
 import numbers
 
 import numpy as np
@@ -18,6 +20,7 @@ import numba
 from numba import njit, prange
 
 from ..autograd import grad_mode
+from ..backends import copy_into
 from ..tensor import Tensor
 from . import pointwise as pw
 from .pool import check_float, check_tensor, kernel_array, restore
@@ -240,12 +243,13 @@ def _bump(t):
 
 
 def _write_running(t, values):
+    """Writes float64 ``values`` (an array on t's device) into buffer t."""
     from ..fusion import recorder
     before = getattr(recorder, "before_write", None)
     if before is not None:
         before(t)
     target = t._value()
-    np.copyto(target, values.reshape(target.shape), casting="unsafe")
+    copy_into(target, values.reshape(target.shape))
     _bump(t)
 
 
@@ -295,29 +299,45 @@ def _(ctx, g):
     need_x, need_w, need_b = ctx.needs_input_grad
     x = ctx.x
     weight = ctx.weight if "weight" in _saved(ctx) else None
-    ga, back = kernel_array(g._value())
-    xa, _ = kernel_array(x._value())
+    need_sums = bool(need_w or need_b or (need_x and ctx.training))
+    if x.device.type == "cuda":
+        from .cuda.norm import batch_norm_backward as run
+    else:
+        run = _batch_norm_backward_arrays
+    dx, sum_gxhat, sum_g = run(
+        g._value(), x._value(), ctx.mean, ctx.invstd,
+        None if weight is None else weight._value(), bool(ctx.training),
+        bool(need_x), need_sums)
+    gx = gw = gb = None
+    if need_x:
+        gx = Tensor._make(dx)
+    if need_w:
+        gw = Tensor._make(sum_gxhat.astype(
+            weight._value().dtype).reshape(weight._shape))
+    if need_b:
+        gb = Tensor._make(sum_g.astype(ctx.bias_dtype))
+    return gx, gw, gb
+
+
+def _batch_norm_backward_arrays(g, x, mean, invstd, weight, training,
+                                need_x, need_sums):
+    """(dx or None, sum(g * xhat), sum(g)) per channel, the sums float64
+    (zeros unless need_sums)."""
+    ga, back = kernel_array(g)
+    xa, _ = kernel_array(x)
     g3, x3 = _view3(ga), _view3(xa)
     n_, c_, s_ = x3.shape
     w = (np.ones(c_) if weight is None
-         else weight._value().astype(np.float64).reshape(-1))
-    need_sums = bool(need_w or need_b or (need_x and ctx.training))
+         else weight.astype(np.float64).reshape(-1))
     sg = np.zeros(c_)
     sgx = np.zeros(c_)
     dx = np.empty_like(x3) if need_x else np.empty((0, 0, 0), x3.dtype)
     if x3.size:
-        _bn_backward(g3, x3, ctx.mean, ctx.invstd, w, bool(ctx.training),
-                     need_sums, bool(need_x), dx, sg, sgx,
-                     np.empty((5, c_), x3.dtype))
-    gx = gw = gb = None
+        _bn_backward(g3, x3, mean, invstd, w, training, need_sums, need_x,
+                     dx, sg, sgx, np.empty((5, c_), x3.dtype))
     if need_x:
-        gx = Tensor._make(restore(dx, back).reshape(x._shape))
-    if need_w:
-        gw = Tensor._make((sgx * ctx.invstd).astype(
-            weight._value().dtype).reshape(weight._shape))
-    if need_b:
-        gb = Tensor._make(sg.astype(ctx.bias_dtype))
-    return gx, gw, gb
+        dx = restore(dx, back).reshape(x.shape)
+    return (dx if need_x else None), sgx * invstd, sg
 
 
 def _saved(ctx):
@@ -438,34 +458,50 @@ def _(ctx, g):
     saved = _saved(ctx)
     weight = ctx.weight if "weight" in saved else None
     ndim = ctx.params["ndim"]
-    xa, back = kernel_array(x._value())
-    ga, _ = kernel_array(g._value())
     k_ = int(np.prod(x._shape[x.dim() - ndim:], dtype=np.int64))
+    if x.device.type == "cuda":
+        from .cuda.norm import layer_norm_backward as run
+    else:
+        run = _layer_norm_backward_arrays
+    dx, sum_gxhat, sum_g = run(
+        g._value(), x._value(), None if weight is None else weight._value(),
+        ctx.mean, ctx.rstd, k_, bool(need_x), bool(need_w or need_b))
+    gx = gw = gb = None
+    if need_x:
+        gx = Tensor._make(dx)
+    if need_w:
+        gw = Tensor._make(sum_gxhat.astype(
+            weight._value().dtype).reshape(weight._shape))
+    if need_b:
+        shape = x._shape[x.dim() - ndim:]
+        gb = Tensor._make(sum_g.astype(x._value().dtype).reshape(shape))
+    return gx, gw, gb
+
+
+def _layer_norm_backward_arrays(g, x, weight, mean, rstd, k_, need_x,
+                                need_wb):
+    """(dx or None, sum of g * xhat, sum of g) over the rows, the sums
+    float64 (K,) arrays (None unless need_wb)."""
+    xa, back = kernel_array(x)
+    ga, _ = kernel_array(g)
     x2 = xa.reshape(-1, k_)
     g2 = ga.reshape(-1, k_)
     r_ = x2.shape[0]
     dt = x2.dtype
     w = np.ones(k_, dt) if weight is None else np.ascontiguousarray(
-        weight._value(), dtype=dt).reshape(-1)
-    need_wb = bool(need_w or need_b)
+        weight, dtype=dt).reshape(-1)
     chunks = _chunks(r_) if need_wb else 1
     dx = np.empty_like(x2) if need_x else np.empty((0, 0), dt)
     dw_part = np.zeros((chunks, k_) if need_wb else (1, 0))
     db_part = np.zeros_like(dw_part)
     if x2.size:
-        _rows_backward(g2, x2, w, ctx.mean, ctx.rstd, dx, dw_part, db_part,
-                       bool(need_x), need_wb)
-    gx = gw = gb = None
+        _rows_backward(g2, x2, w, mean, rstd, dx, dw_part, db_part, need_x,
+                       need_wb)
     if need_x:
-        gx = Tensor._make(restore(dx, back).reshape(x._shape))
-    if need_w:
-        gw = Tensor._make(dw_part.sum(0).astype(
-            weight._value().dtype).reshape(weight._shape))
-    if need_b:
-        shape = x._shape[x.dim() - ndim:]
-        gb = Tensor._make(db_part.sum(0).astype(
-            x._value().dtype).reshape(shape))
-    return gx, gw, gb
+        dx = restore(dx, back).reshape(x.shape)
+    if not need_wb:
+        return (dx if need_x else None), None, None
+    return (dx if need_x else None), dw_part.sum(0), db_part.sum(0)
 
 
 def _layer_norm_backward_graph(ctx, g):

@@ -187,9 +187,11 @@ def _avg_back_parallel(g, gi, hs, he, ws, we, div):
 # ---- window geometry --------------------------------------------------------
 class Windows:
     """Per-axis window bounds of one pooling call.  ``div`` (averages only)
-    is the (OH, OW) divisor of each window."""
+    is the (OH, OW) divisor of each window.  ``device`` holds the CUDA
+    twins' copy of the bounds, made on first use and shared by the
+    forward and backward ops of the call."""
     __slots__ = ("in_hw", "out_hw", "hs", "he", "ws", "we", "dh", "dw",
-                 "div", "area")
+                 "div", "area", "device")
 
     def __init__(self, in_hw, hs, he, ws, we, dh=1, dw=1, div=None):
         self.in_hw = in_hw
@@ -197,6 +199,7 @@ class Windows:
         self.hs, self.he, self.ws, self.we = hs, he, ws, we
         self.dh, self.dw = dh, dw
         self.div = div
+        self.device = None
         kh = int(np.max(he - hs)) if len(hs) else 0
         kw = int(np.max(we - ws)) if len(ws) else 0
         self.area = max(1, (kh + dh - 1) // dh * ((kw + dw - 1) // dw))

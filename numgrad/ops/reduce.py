@@ -7,6 +7,7 @@ import collections
 import numpy as np
 
 from .. import dtypes
+from ..backends import filled
 from ..tensor import Tensor
 from . import pointwise as pw
 from ._dims import keepdim_shape, reduce_dims, wrap_dim
@@ -113,20 +114,19 @@ def _(ctx, g):
     x, out = ctx.x, ctx.out
     g = _grad_to_input(g, ctx)
     out = _grad_to_input(out, ctx)
-    if not (x._value() == 0).any():
+    values = x.detach()
+    zero = values == 0
+    if not any(zero).item():
         return (g * out / x,)
-    # With zeros, out / x is undefined: take the product of the others.
-    arr = x._value()
-    others = np.empty_like(arr)
-    moved = np.moveaxis(arr, ctx.dims, tuple(range(len(ctx.dims))))
-    flat = moved.reshape(-1, *moved.shape[len(ctx.dims):])
-    result = np.empty_like(flat)
-    for i in range(flat.shape[0]):
-        rest = np.delete(flat, i, axis=0)
-        result[i] = np.prod(rest, axis=0)
-    others = np.moveaxis(result.reshape(moved.shape),
-                         tuple(range(len(ctx.dims))), ctx.dims)
-    return (g * Tensor._make(np.ascontiguousarray(others)),)
+    # With zeros, out / x is undefined: the product of the others is 0
+    # where another element of the group is 0, else the product of the
+    # group's nonzero elements, over x unless x is the zero.
+    nonzero = pw.where(zero, 1.0, values)
+    nonzero_prod = _prod(nonzero, dims=ctx.dims, keepdim=True)
+    zeros = _sum(zero, dims=ctx.dims, keepdim=True, dtype=dtypes.int64,
+                 input_shape=values._shape)
+    others = pw.where(zeros - zero > 0, 0.0, nonzero_prod / nonzero)
+    return (g * others,)
 
 
 def prod(input, dim=None, keepdim=False, *, dtype=None):
@@ -171,6 +171,8 @@ MinMax = collections.namedtuple("return_types", ["values", "indices"])
 
 def _arg_extreme(input, dim, keepdim, largest):
     arr = input._value()
+    if not isinstance(arr, np.ndarray):
+        return _arg_extreme_device(arr, dim, keepdim, largest)
     fn = np.argmax if largest else np.argmin
     if dim is None:
         if arr.size == 0:
@@ -186,6 +188,23 @@ def _arg_extreme(input, dim, keepdim, largest):
     if not keepdim and arr.ndim:
         idx = np.squeeze(idx, axis=d)
     return Tensor._make(np.asarray(idx, dtype=np.int64))
+
+
+def _arg_extreme_device(arr, dim, keepdim, largest):
+    from .cuda.reduce import arg_extreme
+    if dim is None:
+        if arr.size == 0:
+            raise RuntimeError("argmax(): Expected reduction dim to be "
+                               "specified for input.numel() == 0.")
+        idx = arg_extreme(arr, None, largest)
+        return Tensor._make(idx.reshape((1,) * arr.ndim) if keepdim else idx)
+    if not arr.ndim:
+        return Tensor._make(filled((), 0, np.int64, arr.device))
+    d = wrap_dim(dim, arr.ndim)
+    idx = arg_extreme(arr, d, largest)
+    if keepdim:
+        idx = idx.reshape(keepdim_shape(arr.shape, (d,)))
+    return Tensor._make(idx)
 
 
 def argmax(input, dim=None, keepdim=False):
@@ -320,20 +339,32 @@ def logsumexp(input, dim, keepdim=False):
     return result
 
 
-def all(input, dim=None, keepdim=False):
-    arr = input._value().astype(bool)
+def _logical(input, dim, keepdim, every):
+    arr = input._value()
+    if not isinstance(arr, np.ndarray):
+        from .cuda.reduce import logical
+        return Tensor._make(logical(arr, reduce_dims(dim, arr.ndim),
+                                    keepdim, every))
+    arr = arr.astype(bool)
     axis = None if dim is None else reduce_dims(dim, arr.ndim)
-    return Tensor._make(np.asarray(arr.all(axis=axis, keepdims=keepdim)))
+    fn = arr.all if every else arr.any
+    return Tensor._make(np.asarray(fn(axis=axis, keepdims=keepdim)))
+
+
+def all(input, dim=None, keepdim=False):
+    return _logical(input, dim, keepdim, True)
 
 
 def any(input, dim=None, keepdim=False):
-    arr = input._value().astype(bool)
-    axis = None if dim is None else reduce_dims(dim, arr.ndim)
-    return Tensor._make(np.asarray(arr.any(axis=axis, keepdims=keepdim)))
+    return _logical(input, dim, keepdim, False)
 
 
 def count_nonzero(input, dim=None):
     arr = input._value()
+    if not isinstance(arr, np.ndarray):
+        from .cuda import reduce as device
+        return Tensor._make(device.count_nonzero(
+            arr, reduce_dims(dim, arr.ndim)))
     axis = None if dim is None else reduce_dims(dim, arr.ndim)
     return Tensor._make(np.asarray(np.count_nonzero(arr, axis=axis),
                                    dtype=np.int64))

@@ -18,6 +18,7 @@ import numbers
 import numpy as np
 from numba import njit, prange
 
+from ..backends import CPU, filled
 from ..tensor import Tensor
 from .pool import (_parallel, as_planes, check_tensor, restore,
                    torch_type_name)
@@ -170,9 +171,10 @@ def _linear_axis(in_size, out_size, align_corners, scale, dt):
 
 class _Resample:
     """One interpolation's geometry: input/output (H, W) and the per-axis
-    tables, for the kernel dtype they were computed in."""
+    tables, for the kernel dtype they were computed in.  ``device`` holds
+    the CUDA twins' copies of the tables, per dtype."""
     __slots__ = ("mode", "in_hw", "out_hw", "align_corners", "scales",
-                 "_tables")
+                 "_tables", "device")
 
     def __init__(self, mode, in_hw, out_hw, align_corners, scales):
         self.mode = mode
@@ -181,6 +183,7 @@ class _Resample:
         self.align_corners = align_corners
         self.scales = scales
         self._tables = {}
+        self.device = {}
 
     def tables(self, dt):
         key = np.dtype(dt).str
@@ -413,7 +416,9 @@ def _constant_pad(ctx, x, *, pads, value):
     out_shape = tuple(s + a + b for s, (a, b) in zip(x.shape, pads))
     if isinstance(value, float) and x.dtype.kind in "iub":
         value = int(value) if x.dtype.kind != "b" else bool(value)
-    out = np.full(out_shape, value, dtype=x.dtype)
+    # x may be a DeviceArray: the CUDA twin is this same function
+    out = filled(out_shape, value, x.dtype,
+                 CPU if isinstance(x, np.ndarray) else x.device)
     src = tuple(slice(max(-a, 0), s - max(-b, 0))
                 for s, (a, b) in zip(x.shape, pads))
     dst = tuple(slice(max(a, 0), o - max(b, 0))

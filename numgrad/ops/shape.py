@@ -349,11 +349,26 @@ def _concat(tensors, dim):
     if len(tensors) == 1:
         return clone(tensors[0])
     if not any(t._requires_grad for t in tensors):
-        return Tensor._make(np.concatenate([t._value() for t in tensors],
-                                           axis=dim))
+        return Tensor._make(_concat_arrays([t._value() for t in tensors],
+                                           dim, tensors[0].device))
     mid = len(tensors) // 2
     left, right = _concat(tensors[:mid], dim), _concat(tensors[mid:], dim)
     return _cat2(left, right, dim=dim)
+
+
+def _concat_arrays(arrays, dim, device):
+    """np.concatenate for arrays of one dtype on ``device`` (either
+    kind): each one copied into its slice of the result."""
+    from ..backends import copy_into, filled
+    shape = list(arrays[0].shape)
+    shape[dim] = sum(a.shape[dim] for a in arrays)
+    out = filled(shape, None, arrays[0].dtype, device)
+    lead = (slice(None),) * dim
+    start = 0
+    for a in arrays:
+        copy_into(out[lead + (slice(start, start + a.shape[dim]),)], a)
+        start += a.shape[dim]
+    return out
 
 
 def stack(tensors, dim=0):

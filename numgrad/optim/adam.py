@@ -1,10 +1,9 @@
 """Adam and AdamW."""
 
 from ..tensor import Tensor
-from . import _kernels
 from .optimizer import (Optimizer, storage_for_write,
                         _scalar_step, _to_scalar, _zeros_like, fast_path,
-                        run_flat)
+                        kernels_for, run_flat)
 
 __all__ = ["Adam", "AdamW"]
 
@@ -71,8 +70,8 @@ class Adam(Optimizer):
         maximize = bool(group["maximize"])
         decoupled = bool(group["decoupled_weight_decay"])
         state = self.state
-        kernel = _kernels.adam_kernel
         for p, pa, ga in self._writable_params(group):
+            kernel = kernels_for(p).adam_kernel
             st = state[p]
             if len(st) == 0:
                 st["step"] = _scalar_step()

@@ -12,8 +12,10 @@ import numpy as np
 from .. import dtypes
 from ..autograd.grad_mode import enable_grad, no_grad
 from ..autograd.hooks import RemovableHandle
+from ..backends import CPU, copy_into, filled
 from ..ops.inplace import storage_for_write
 from ..tensor import Tensor
+from . import _kernels
 
 __all__ = ["Optimizer", "required", "register_optimizer_step_pre_hook",
            "register_optimizer_step_post_hook"]
@@ -229,11 +231,14 @@ class Optimizer:
     @staticmethod
     def _process_value_according_to_param_policy(param, value, param_id,
                                                  param_groups, key=None):
+        # State goes to its parameter's device (exp_avg of a CUDA
+        # parameter is a CUDA tensor); the step counter stays a host
+        # number, read by the host code that computes the step's scalars.
         if key == "step":
-            return value
+            return value.cpu()
         if param.is_floating_point():
-            return value.to(param.dtype)
-        return value
+            return value.to(param.device, param.dtype)
+        return value.to(param.device)
 
     def load_state_dict(self, state_dict):
         """Load a state produced by :meth:`state_dict` (this optimizer's or
@@ -457,13 +462,34 @@ class Optimizer:
 
 
 def _own_tensor(value):
-    """A tensor owning a C-contiguous copy of ``value``'s data (loaded state
-    must not alias the state dict it came from)."""
-    return Tensor._make(np.array(value._value(), order="C", copy=True))
+    """A tensor owning a C-contiguous copy of ``value``'s data, on its
+    device (loaded state must not alias the state dict it came from)."""
+    return Tensor._make(value._value().copy())
+
+
+def _device_of(array):
+    return CPU if isinstance(array, np.ndarray) else array.device
 
 
 def _zeros_like(array):
-    return Tensor._make(np.zeros(array.shape, array.dtype))
+    """Zeros shaped like ``array``, made on its device."""
+    return Tensor._make(filled(array.shape, 0, array.dtype,
+                               _device_of(array)))
+
+
+def _empty_like(array):
+    return Tensor._make(filled(array.shape, None, array.dtype,
+                               _device_of(array)))
+
+
+def kernels_for(p):
+    """The module of fused update kernels for ``p``'s device: ``_kernels``
+    (Numba, CPU) or ``_cuda_kernels`` (their CUDA twins, same names and
+    signatures; imported on first use, as numba.cuda is)."""
+    if p._device.type == "cuda":
+        from . import _cuda_kernels
+        return _cuda_kernels
+    return _kernels
 
 
 def _scalar_step():
@@ -493,11 +519,18 @@ def fast_path(p, arrays):
     return True
 
 
+def _contiguous_copy(a, dtype):
+    if isinstance(a, np.ndarray):
+        return np.array(a, dtype=dtype, order="C")
+    return a.astype(dtype)
+
+
 def run_flat(kernel, arrays, scalars):
     """Run a fused kernel on flat views of ``arrays``, going through
     contiguous (and, for half precision, float32) copies that are written
     back afterwards for arrays that are not C-contiguous float32/float64.
-    An array passed twice is passed as the same flat array twice."""
+    An array passed twice is passed as the same flat array twice.  The
+    copies are made on the arrays' device."""
     flats = []
     seen = {}
     write_back = []
@@ -510,9 +543,7 @@ def run_flat(kernel, arrays, scalars):
             flat = a.reshape(-1)
         else:
             dt = a.dtype if a.dtype in _KERNEL_DTYPES else np.float32
-            c = np.ascontiguousarray(a, dtype=dt)
-            if c is a:
-                c = c.copy()
+            c = _contiguous_copy(a, dt)
             flat = c.reshape(-1)
             if a.flags.writeable:
                 write_back.append((a, c))
@@ -520,4 +551,4 @@ def run_flat(kernel, arrays, scalars):
         flats.append(flat)
     kernel(*flats, *scalars)
     for a, c in write_back:
-        np.copyto(a, c, casting="unsafe")
+        copy_into(a, c)

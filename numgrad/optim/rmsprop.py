@@ -1,10 +1,9 @@
 """RMSprop."""
 
 from ..tensor import Tensor
-from . import _kernels
 from .optimizer import (Optimizer, _scalar_step,
                         _to_scalar, storage_for_write, _zeros_like, fast_path,
-                        run_flat)
+                        kernels_for, run_flat)
 
 __all__ = ["RMSprop"]
 
@@ -61,8 +60,8 @@ class RMSprop(Optimizer):
         centered = bool(group["centered"])
         maximize = bool(group["maximize"])
         state = self.state
-        kernel = _kernels.rmsprop_kernel
         for p, pa, ga in self._writable_params(group):
+            kernel = kernels_for(p).rmsprop_kernel
             st = state[p]
             if len(st) == 0:
                 st["step"] = _scalar_step()

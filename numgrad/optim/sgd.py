@@ -1,10 +1,6 @@
 """Stochastic gradient descent (optionally with momentum)."""
-import numpy as np
-
-from ..tensor import Tensor
-from . import _kernels
-from .optimizer import (Optimizer, storage_for_write,
-                        _to_scalar, fast_path, run_flat)
+from .optimizer import (Optimizer, storage_for_write, _empty_like,
+                        _to_scalar, fast_path, kernels_for, run_flat)
 
 __all__ = ["SGD"]
 
@@ -64,10 +60,10 @@ class SGD(Optimizer):
         maximize = bool(group["maximize"])
         plain = momentum == 0.0 and weight_decay == 0.0 and not maximize
         state = self.state
-        kernel = _kernels.sgd_kernel
-        plain_kernel = _kernels.sgd_plain_kernel
         for p, pa, ga in self._writable_params(group):
+            kernels = kernels_for(p)
             if plain:
+                plain_kernel = kernels.sgd_plain_kernel
                 if fast_path(p, (pa, ga)):
                     plain_kernel(pa.reshape(-1), ga.reshape(-1), -lr)
                 else:
@@ -78,7 +74,7 @@ class SGD(Optimizer):
                     buf = st.get("momentum_buffer")
                     first = buf is None
                     if first:
-                        buf = Tensor._make(np.empty(pa.shape, pa.dtype))
+                        buf = _empty_like(pa)
                         st["momentum_buffer"] = buf
                     ba = storage_for_write(buf)
                     buf._version.value += 1
@@ -87,6 +83,7 @@ class SGD(Optimizer):
                     ba = pa
                 scalars = (lr, momentum, dampening, weight_decay, nesterov,
                            maximize, first)
+                kernel = kernels.sgd_kernel
                 if fast_path(p, (pa, ga, ba)):
                     kernel(pa.reshape(-1), ga.reshape(-1), ba.reshape(-1),
                            *scalars)

@@ -63,7 +63,8 @@ class DeviceArray:
 
     @classmethod
     def from_host(cls, host):
-        host = np.ascontiguousarray(host)
+        # (np.ascontiguousarray would turn a 0-d array into shape (1,).)
+        host = np.require(host, requirements="C")
         array = cls.empty(host.shape, host.dtype)
         if host.size:
             array.raw.copy_to_device(host)
@@ -134,6 +135,12 @@ class DeviceArray:
                            self.owner(),
                            self.writeable if writeable is None
                            else writeable)
+
+    def as_strided(self, shape, strides, offset=None):
+        """A view of the same buffer with the given shape, byte strides and
+        byte offset (default: this view's); the caller keeps it inside the
+        buffer, as with NumPy's as_strided."""
+        return self._view(tuple(shape), tuple(strides), offset)
 
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -265,11 +272,6 @@ def copy_into(target, source):
 
 def broadcast_to(array, shape):
     return array.broadcast_to(shape)
-
-
-def shares_memory(a, b):
-    return (isinstance(a, DeviceArray) and isinstance(b, DeviceArray)
-            and a.buffer is b.buffer)
 
 
 def _infer_shape(shape, size):

@@ -34,7 +34,9 @@ def abs(x):
 
 @device_function
 def sign(x):
-    return (x > 0) - (x < 0)
+    # Not (x > 0) - (x < 0): the simulator runs this on NumPy booleans,
+    # which refuse to subtract.
+    return (1 if x > 0 else 0) - (1 if x < 0 else 0)
 
 
 @device_function

@@ -28,6 +28,8 @@ def device_function(fn):
     if simulated():
         return fn
     return numba_cuda().jit(device=True, inline="always")(fn)
+
+
 _properties = {}
 
 

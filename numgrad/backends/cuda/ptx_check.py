@@ -9,7 +9,9 @@ kernel for the recorded argument types::
 
     python -m numgrad.backends.cuda.ptx_check <file> [--cc 9.0]
 
-It exits non-zero, listing the failures, if any kernel does not compile."""
+It exits non-zero, listing the failures, if any kernel does not compile,
+or if a kernel of numgrad's CUDA modules was never launched by the tests
+(so neither the simulator nor this check has seen it)."""
 import argparse
 import importlib
 import importlib.util
@@ -60,6 +62,35 @@ def check(path, cc=(9, 0)):
     return len(entries), failures
 
 
+KERNEL_PACKAGES = ("numgrad.ops.cuda",)
+KERNEL_MODULES = ("numgrad.backends.cuda.kernels",
+                  "numgrad.optim._cuda_kernels")
+
+
+def defined_kernels():
+    """(module, name) of every ``@cuda.jit`` kernel (not device function)
+    in numgrad's CUDA modules."""
+    import pkgutil
+    from numba.cuda.dispatcher import CUDADispatcher
+    names = list(KERNEL_MODULES)
+    for package in KERNEL_PACKAGES:
+        module = importlib.import_module(package)
+        names += [f"{package}.{info.name}"
+                  for info in pkgutil.iter_modules(module.__path__)]
+    found = set()
+    for name in names:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError:
+            continue
+        for attr, value in vars(module).items():
+            if (isinstance(value, CUDADispatcher)
+                    and not value.targetoptions.get("device")
+                    and value.py_func.__module__ == name):
+                found.add((name, attr))
+    return found
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("record")
@@ -73,7 +104,13 @@ def main(argv=None):
               f"  {type(error).__name__}: {str(error).splitlines()[0]}")
     print(f"{count - len(failures)} of {count} kernel signatures compiled "
           f"to PTX for sm_{cc[0]}{cc[1]}")
-    return 1 if failures else 0
+    with open(args.record) as f:
+        launched = {(e["module"], e["name"])
+                    for e in map(json.loads, filter(str.strip, f))}
+    unseen = sorted(defined_kernels() - launched)
+    for module, name in unseen:
+        print(f"NEVER LAUNCHED by the tests: {module}.{name}")
+    return 1 if failures or unseen else 0
 
 
 if __name__ == "__main__":

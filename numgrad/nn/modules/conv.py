@@ -24,7 +24,7 @@ class _ConvNd(Module):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride,
                  padding, dilation, transposed, output_padding, groups,
-                 bias, padding_mode, dtype=None):
+                 bias, padding_mode, dtype=None, device=None):
         super().__init__()
         if groups <= 0:
             raise ValueError("groups must be a positive integer")
@@ -58,9 +58,11 @@ class _ConvNd(Module):
             shape = (in_channels, out_channels // groups) + kernel_size
         else:
             shape = (out_channels, in_channels // groups) + kernel_size
-        self.weight = Parameter(creation.empty(*shape, dtype=dtype))
+        self.weight = Parameter(creation.empty(*shape, dtype=dtype,
+                                               device=device))
         if bias:
-            self.bias = Parameter(creation.empty(out_channels, dtype=dtype))
+            self.bias = Parameter(creation.empty(out_channels, dtype=dtype,
+                                                 device=device))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
@@ -123,7 +125,7 @@ class _Conv(_ConvNd):
             _ntuple(stride, n),
             padding if isinstance(padding, str) else _ntuple(padding, n),
             _ntuple(dilation, n), False, _ntuple(0, n), groups, bias,
-            padding_mode, dtype)
+            padding_mode, dtype, device)
 
     def _conv_forward(self, input, weight, bias):
         conv = F.conv1d if self._dims == 1 else F.conv2d
@@ -159,7 +161,7 @@ class _ConvTransposeNd(_ConvNd):
             in_channels, out_channels, _ntuple(kernel_size, n),
             _ntuple(stride, n), _ntuple(padding, n), _ntuple(dilation, n),
             True, _ntuple(output_padding, n), groups, bias, padding_mode,
-            dtype)
+            dtype, device)
 
     def _output_padding(self, input, output_size):
         """The output_padding that gives ``output_size`` (PyTorch's rule:

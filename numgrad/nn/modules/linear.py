@@ -18,8 +18,8 @@ class Identity(Module):
         return input
 
 
-def _empty(*shape, dtype=None):
-    return creation.empty(*shape, dtype=dtype)
+def _empty(*shape, dtype=None, device=None):
+    return creation.empty(*shape, dtype=dtype, device=device)
 
 
 class Linear(Module):
@@ -31,9 +31,10 @@ class Linear(Module):
         self.in_features = in_features
         self.out_features = out_features
         self.weight = Parameter(_empty(out_features, in_features,
-                                       dtype=dtype))
+                                       dtype=dtype, device=device))
         if bias:
-            self.bias = Parameter(_empty(out_features, dtype=dtype))
+            self.bias = Parameter(_empty(out_features, dtype=dtype,
+                                         device=device))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
@@ -66,9 +67,11 @@ class Bilinear(Module):
         self.in2_features = in2_features
         self.out_features = out_features
         self.weight = Parameter(_empty(out_features, in1_features,
-                                       in2_features, dtype=dtype))
+                                       in2_features, dtype=dtype,
+                                       device=device))
         if bias:
-            self.bias = Parameter(_empty(out_features, dtype=dtype))
+            self.bias = Parameter(_empty(out_features, dtype=dtype,
+                                         device=device))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()

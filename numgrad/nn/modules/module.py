@@ -384,6 +384,10 @@ class Module:
         return self
 
     def to(self, *args, **kwargs):
+        """Moves and/or casts the parameters and buffers, in place: each
+        parameter keeps its identity (its ``data`` is replaced, as in
+        PyTorch), so an optimiser built before the move updates the moved
+        values.  ``dtype`` applies to floating-point tensors only."""
         from ...backends import resolve
         device = kwargs.pop("device", None)
         dtype = kwargs.pop("dtype", None)
@@ -402,7 +406,7 @@ class Module:
             elif arg is not None:
                 device = arg
         if device is not None:
-            resolve(device)
+            device = resolve(device)
         if dtype is not None:
             dtype = dtypes.as_dtype(dtype)
             if not dtype.is_floating_point:
@@ -411,9 +415,7 @@ class Module:
                                 f"dtype={dtype}")
 
         def convert(t):
-            if dtype is not None and t.is_floating_point():
-                return t.to(dtype)
-            return t
+            return t.to(device, dtype if t.is_floating_point() else None)
         return self._apply(convert)
 
     def cpu(self):

@@ -9,11 +9,13 @@ from ..parameter import Parameter
 from .module import Module
 
 
-def _affine_parameters(module, shape, affine, bias, dtype):
+def _affine_parameters(module, shape, affine, bias, dtype, device):
     if affine:
-        module.weight = Parameter(creation.empty(*shape, dtype=dtype))
+        module.weight = Parameter(creation.empty(*shape, dtype=dtype,
+                                                 device=device))
         if bias:
-            module.bias = Parameter(creation.empty(*shape, dtype=dtype))
+            module.bias = Parameter(creation.empty(*shape, dtype=dtype,
+                                                   device=device))
         else:
             module.register_parameter("bias", None)
     else:
@@ -41,14 +43,15 @@ class _NormBase(Module):
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        _affine_parameters(self, (num_features,), affine, bias, dtype)
+        _affine_parameters(self, (num_features,), affine, bias, dtype,
+                           device)
         if track_running_stats:
-            self.register_buffer("running_mean",
-                                 creation.zeros(num_features, dtype=dtype))
-            self.register_buffer("running_var",
-                                 creation.ones(num_features, dtype=dtype))
-            self.register_buffer("num_batches_tracked",
-                                 creation.tensor(0, dtype=int64))
+            self.register_buffer("running_mean", creation.zeros(
+                num_features, dtype=dtype, device=device))
+            self.register_buffer("running_var", creation.ones(
+                num_features, dtype=dtype, device=device))
+            self.register_buffer("num_batches_tracked", creation.tensor(
+                0, dtype=int64, device=device))
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
@@ -143,7 +146,7 @@ class LayerNorm(Module):
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         _affine_parameters(self, self.normalized_shape, elementwise_affine,
-                           bias, dtype)
+                           bias, dtype, device)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -169,7 +172,8 @@ class GroupNorm(Module):
         self.num_channels = num_channels
         self.eps = eps
         self.affine = affine
-        _affine_parameters(self, (num_channels,), affine, bias, dtype)
+        _affine_parameters(self, (num_channels,), affine, bias, dtype,
+                           device)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -193,7 +197,7 @@ class RMSNorm(Module):
         self.elementwise_affine = elementwise_affine
         if elementwise_affine:
             self.weight = Parameter(creation.ones(*self.normalized_shape,
-                                                  dtype=dtype))
+                                                  dtype=dtype, device=device))
         else:
             self.register_parameter("weight", None)
 
@@ -223,7 +227,8 @@ class _InstanceNorm(Module):
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        _affine_parameters(self, (num_features,), affine, True, dtype)
+        _affine_parameters(self, (num_features,), affine, True, dtype,
+                           device)
         _reset_affine(self)
 
     def forward(self, input):

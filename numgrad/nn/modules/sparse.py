@@ -23,7 +23,8 @@ class Embedding(Module):
         self.scale_grad_by_freq = scale_grad_by_freq
         if _weight is None:
             self.weight = Parameter(
-                creation.empty(num_embeddings, embedding_dim, dtype=dtype),
+                creation.empty(num_embeddings, embedding_dim, dtype=dtype,
+                               device=device),
                 requires_grad=not _freeze)
             self.reset_parameters()
         else:

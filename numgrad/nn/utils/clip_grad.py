@@ -4,7 +4,12 @@ two halves of the former, ``get_total_norm`` and ``clip_grads_with_norm_``.
 They work on the gradients' NumPy arrays in place (bumping each gradient's
 version counter), with PyTorch's arithmetic: per-gradient norms in the
 gradient's dtype, the total norm of those norms, and the scale
-``clamp(max_norm / (total_norm + 1e-6), max=1)`` in that dtype."""
+``clamp(max_norm / (total_norm + 1e-6), max=1)`` in that dtype.
+
+Gradients on a CUDA device go through numgrad ops instead, which run on
+the device: the norms, the scale and the in-place updates stay there (as
+in PyTorch, the total norm is a 0-d tensor on the gradients' device, and
+only ``error_if_nonfinite=True`` reads it back to the host)."""
 import types
 import warnings
 
@@ -12,6 +17,10 @@ import numpy as np
 
 from ... import dtypes
 from ...autograd.grad_mode import no_grad
+from ...backends import filled
+from ...ops import arith, reduce
+from ...ops import pointwise as pw
+from ...ops.shape import stack
 from ...tensor import Tensor
 
 __all__ = ["clip_grad_norm_", "clip_grad_norm", "clip_grad_value_",
@@ -44,10 +53,38 @@ def _vector_norm(a, norm_type):
         np.sum(absolute.astype(np.float64) ** norm_type) ** (1.0 / norm_type))
 
 
+def _on_device(tensors):
+    return any(t._device.type != "cpu" for t in tensors)
+
+
+def _device_vector_norm(t, norm_type):
+    """``_vector_norm`` in numgrad ops: a 0-d tensor on ``t``'s device."""
+    if t.numel() == 0:
+        empty = np.inf if norm_type == -np.inf else 0.0
+        return Tensor._make(filled((), empty, t.dtype.np, t.device))
+    if norm_type == -np.inf:
+        return reduce.amin(pw.abs(t))
+    return reduce.norm(t.reshape(-1), norm_type)
+
+
+def _device_total_norm(tensors, norm_type, dt):
+    device = tensors[0].device
+    norms = [_device_vector_norm(t.detach(), norm_type).to(device)
+             for t in tensors]
+    return _device_vector_norm(stack(norms).to(dt), norm_type)
+
+
 def _foreach_check(foreach):
     if foreach:
         raise RuntimeError("foreach=True was passed, but can't use the "
                            "foreach API on cpu tensors")
+
+
+_NONFINITE = (
+    "The total norm of order {} for gradients from `parameters` is "
+    "non-finite, so it cannot be clipped. To disable this error and scale "
+    "the gradients by the non-finite norm anyway, set "
+    "`error_if_nonfinite=False`")
 
 
 def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False,
@@ -62,21 +99,44 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False,
     if len(tensors) == 0:
         return Tensor._make(np.array(0.0, dtypes.get_default_dtype().np))
     _foreach_check(foreach)
+    dt = tensors[0]._dtype
+    for t in tensors:
+        if t._dtype is not dt:
+            dt = dtypes.promote_types(dt, t._dtype)
+    if _on_device(tensors):
+        with no_grad():
+            total = _device_total_norm(tensors, norm_type, dt)
+        if error_if_nonfinite and not bool(arith.isfinite(total)):
+            raise RuntimeError(_NONFINITE.format(norm_type))
+        return total
     with no_grad(), np.errstate(all="ignore"):
         norms = [_vector_norm(t._value(), norm_type) for t in tensors]
-        dt = tensors[0]._dtype
-        for t in tensors:
-            if t._dtype is not dt:
-                dt = dtypes.promote_types(dt, t._dtype)
         stacked = np.array(norms).astype(dt.np)
         total = np.asarray(_vector_norm(stacked, norm_type), dtype=dt.np)
     if error_if_nonfinite and not np.isfinite(total):
-        raise RuntimeError(
-            f"The total norm of order {norm_type} for gradients from "
-            "`parameters` is non-finite, so it cannot be clipped. To disable "
-            "this error and scale the gradients by the non-finite norm "
-            "anyway, set `error_if_nonfinite=False`")
+        raise RuntimeError(_NONFINITE.format(norm_type))
     return Tensor._make(np.array(total))
+
+
+def _scale_in_place(g, factor):
+    """``g *= factor`` (a 0-d tensor) with numgrad ops, for a gradient on
+    a device; a read-only gradient (an expanded view) gets new storage."""
+    factor = factor.to(g.device, g.dtype)
+    if _array_for_write(g).flags.writeable:
+        g.mul_(factor)
+        return
+    g._data = (g * factor)._value()
+    g._expr = None
+    g._version.value += 1
+
+
+def _clamp_in_place(g, lo, hi):
+    if _array_for_write(g).flags.writeable:
+        g.clamp_(lo, hi)
+        return
+    g._data = arith.clamp(g, lo, hi)._value()
+    g._expr = None
+    g._version.value += 1
 
 
 def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
@@ -89,6 +149,17 @@ def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
     if len(grads) == 0:
         return
     _foreach_check(foreach)
+    if _on_device(grads) or (isinstance(total_norm, Tensor)
+                             and _on_device([total_norm])):
+        with no_grad():
+            if not isinstance(total_norm, Tensor):
+                total_norm = Tensor._make(np.asarray(total_norm))
+            if not total_norm.is_floating_point():
+                total_norm = total_norm.float()
+            coef = arith.clamp(max_norm / (total_norm + 1e-6), max=1.0)
+            for g in grads:
+                _scale_in_place(g, coef)
+        return
     if isinstance(total_norm, Tensor):
         total = total_norm._value()
     else:
@@ -164,6 +235,9 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
         _foreach_check(foreach)
     with no_grad():
         for g in grads:
+            if g._device.type != "cpu":
+                _clamp_in_place(g, -clip_value, clip_value)
+                continue
             ga = _array_for_write(g)
             lo = ga.dtype.type(-clip_value)
             hi = ga.dtype.type(clip_value)

@@ -38,3 +38,12 @@ def missing():
 
 
 from . import shape  # noqa: E402,F401
+from . import conv  # noqa: E402,F401
+from . import reduce  # noqa: E402,F401
+from . import index  # noqa: E402,F401
+from . import linalg  # noqa: E402,F401
+from . import softmax  # noqa: E402,F401
+from . import pool  # noqa: E402,F401
+from . import loss  # noqa: E402,F401
+from . import norm  # noqa: E402,F401
+from . import resample  # noqa: E402,F401
