@@ -59,6 +59,12 @@ def resolve(spec):
     return CPU
 
 
+def device_of(array):
+    """The device an array (NumPy or DeviceArray) lives on."""
+    import numpy as np
+    return CPU if isinstance(array, np.ndarray) else array.device
+
+
 def to_device(array, target):
     """``array`` (NumPy or DeviceArray) on device ``target``: the same
     object if it is already there, else a copy."""

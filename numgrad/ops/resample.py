@@ -18,7 +18,7 @@ import numbers
 import numpy as np
 from numba import njit, prange
 
-from ..backends import CPU, filled
+from ..backends import device_of, filled
 from ..tensor import Tensor
 from .pool import (_parallel, as_planes, check_tensor, restore,
                    torch_type_name)
@@ -417,8 +417,7 @@ def _constant_pad(ctx, x, *, pads, value):
     if isinstance(value, float) and x.dtype.kind in "iub":
         value = int(value) if x.dtype.kind != "b" else bool(value)
     # x may be a DeviceArray: the CUDA twin is this same function
-    out = filled(out_shape, value, x.dtype,
-                 CPU if isinstance(x, np.ndarray) else x.device)
+    out = filled(out_shape, value, x.dtype, device_of(x))
     src = tuple(slice(max(-a, 0), s - max(-b, 0))
                 for s, (a, b) in zip(x.shape, pads))
     dst = tuple(slice(max(a, 0), o - max(b, 0))

@@ -269,9 +269,9 @@ def _cast(ctx, x, dtype, device=None):
     """A copy converted to ``dtype`` and moved to ``device`` (None: the
     input's).  The CUDA twin is this same function: ``to_device`` and
     ``astype`` work on both kinds of array."""
-    from ..backends import CPU, to_device
+    from ..backends import device_of, to_device
     ctx.input_dtype = x.dtype
-    ctx.input_device = CPU if isinstance(x, np.ndarray) else x.device
+    ctx.input_device = device_of(x)
     if device is None or device == ctx.input_device:
         return x.astype(dtype.np)
     return to_device(x, device).astype(dtype.np, copy=False)

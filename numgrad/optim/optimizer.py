@@ -12,7 +12,7 @@ import numpy as np
 from .. import dtypes
 from ..autograd.grad_mode import enable_grad, no_grad
 from ..autograd.hooks import RemovableHandle
-from ..backends import CPU, copy_into, filled
+from ..backends import copy_into, device_of, filled
 from ..ops.inplace import storage_for_write
 from ..tensor import Tensor
 from . import _kernels
@@ -467,19 +467,15 @@ def _own_tensor(value):
     return Tensor._make(value._value().copy())
 
 
-def _device_of(array):
-    return CPU if isinstance(array, np.ndarray) else array.device
-
-
 def _zeros_like(array):
     """Zeros shaped like ``array``, made on its device."""
     return Tensor._make(filled(array.shape, 0, array.dtype,
-                               _device_of(array)))
+                               device_of(array)))
 
 
 def _empty_like(array):
     return Tensor._make(filled(array.shape, None, array.dtype,
-                               _device_of(array)))
+                               device_of(array)))
 
 
 def kernels_for(p):
