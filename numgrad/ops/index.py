@@ -176,7 +176,11 @@ def _result_shape(shape, index):
 @op("gather")
 def _gather(ctx, x, index, dim, index_array):
     ctx.input_shape = x.shape
-    return np.take_along_axis(x, index_array, axis=dim)
+    # As torch: the result has the index's shape, which may be smaller
+    # than the input's outside ``dim`` (NumPy would broadcast instead).
+    window = tuple(slice(None) if d == dim else slice(0, n)
+                   for d, n in enumerate(index_array.shape))
+    return np.take_along_axis(x[window], index_array, axis=dim)
 
 
 @_gather.backward
@@ -212,6 +216,12 @@ def gather(input, dim, index):
     if index.dim() != input.dim():
         raise RuntimeError("Index tensor must have the same number of "
                            "dimensions as input tensor")
+    for d, (n, limit) in enumerate(zip(index._shape, input._shape)):
+        if d != dim and n > limit:
+            raise RuntimeError(
+                f"Size does not match at dimension {d} expected index "
+                f"{list(index._shape)} to be no larger than self "
+                f"{list(input._shape)} apart from dimension {dim}")
     idx = index._value()
     if input.device.type == "cuda":
         from .cuda.index import checked_indices

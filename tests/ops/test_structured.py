@@ -54,6 +54,7 @@ CASES = [
     ("getitem_int_array", [(5, 3)], lambda L, x: x[[0, 2, 0, 4]]),
     ("getitem_mask", [(3, 4)], lambda L, x: x[x > 0.5]),
     ("gather", [(3, 4)], lambda L, x: L.gather(x, 1, L.tensor([[0, 1], [2, 2], [3, 0]]))),
+    ("gather_smaller_index", [(3, 4)], lambda L, x: L.gather(x, 1, L.tensor([[0, 2], [1, 0]]))),
     ("index_select", [(4, 3)], lambda L, x: L.index_select(x, 0, L.tensor([3, 1, 1]))),
     ("matmul_2d", [(3, 4), (4, 5)], lambda L, a, b: a @ b),
     ("matmul_1d_1d", [(4,), (4,)], lambda L, a, b: L.matmul(a, b)),
@@ -157,3 +158,10 @@ def test_setitem_mask_on_plain_tensor():
     x = ng.arange(6.0).reshape(2, 3)
     x[x > 2] = 0
     assert x.tolist() == [[0, 1, 2], [0, 0, 0]]
+
+
+def test_gather_index_larger_than_input_names_both_shapes():
+    x = ng.ones(3, 4)
+    with pytest.raises(RuntimeError, match=r"expected index \[4, 1\] to be "
+                       r"no larger than self \[3, 4\] apart from dimension 1"):
+        ng.gather(x, 1, ng.zeros(4, 1, dtype=ng.int64))
