@@ -300,13 +300,8 @@ def _select(array, index):
 
 def _along(array, indices, dim):
     """The ``_Access`` of ``take_along_axis(array, indices, dim)``: the
-    result has ``indices``' shape, and ``indices`` picks along ``dim``."""
-    for d, (n, size) in enumerate(zip(indices.shape, array.shape)):
-        if d != dim and n > size:
-            raise RuntimeError(
-                f"Size does not match at dimension {d} expected index "
-                f"{list(indices.shape)} to be smaller than self "
-                f"{list(array.shape)} apart from dimension {dim}")
+    result has ``indices``' shape, and ``indices`` picks along ``dim``
+    (``ops.index.gather`` has checked that it fits inside ``array``)."""
     item = array.itemsize
     strides = [s // item for s in array.strides]
     offsets = _offsets(indices.size, [(indices, indices.shape,
