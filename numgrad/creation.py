@@ -89,6 +89,8 @@ def from_numpy(array):
     if not isinstance(array, np.ndarray):
         raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
     dtypes.from_numpy_dtype(array.dtype)
+    from .fusion import recorder
+    recorder.mark_shared(array)  # the caller keeps writing through it
     return Tensor._make(array)
 
 

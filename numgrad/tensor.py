@@ -281,12 +281,18 @@ class Tensor:
         if force:
             return self._host()
         self._check_host()
-        return self._value()
+        return self._export()
 
     def __array__(self, dtype=None, copy=None):
         self._check_host()
-        arr = self._value()
+        arr = self._export()
         return arr if dtype is None else arr.astype(dtype, copy=False)
+
+    def _export(self):
+        """The storage, handed to the user: nothing pending may read it
+        late, since they can now write it without numgrad seeing."""
+        from .fusion import recorder
+        return recorder.before_export(self)
 
     def item(self):
         arr = self._host()

@@ -101,7 +101,18 @@ OPTIMIZER_CASES = [
 
 def _case_id(case):
     name, kw = case
-    return name + "(" + ",".join(f"{k}={v}" for k, v in kw.items()) + ")"
+    args = ",".join(f"{k}={_stable(v)}" for k, v in kw.items())
+    return f"{name}({args})"
+
+
+def _stable(value):
+    # A function's repr holds its address, which differs between pytest-xdist
+    # workers; ids must be the same in every process.
+    if callable(value):
+        return getattr(value, "__name__", "fn").replace("<lambda>", "lambda")
+    if isinstance(value, list):
+        return "[" + ",".join(_stable(v) for v in value) + "]"
+    return str(value)
 
 
 # ---- optimizers against torch -----------------------------------------------

@@ -63,6 +63,7 @@ import numpy as np
 from numba import njit, prange
 
 from .. import dtypes
+from ..backends.cpu import parallel_njit
 from ..tensor import Tensor
 from .registry import op
 
@@ -340,7 +341,7 @@ def _im2col_serial(x, col, kh, kw, sh, sw, pt, pl, dh, dw, oh0, oh1,
                       pt, pl, dh, dw, oh0, oh1, ow_)
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@parallel_njit(cache=True, nogil=True)
 def _im2col_parallel(x, col, kh, kw, sh, sw, pt, pl, dh, dw, oh0, oh1,
                    ow_):
     channels = x.shape[1]
@@ -358,7 +359,7 @@ def _col2im_serial(col, gx, kh, kw, sh, sw, pt, pl, dh, dw, oh0, oh1,
                       pt, pl, dh, dw, oh0, oh1, ow_)
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@parallel_njit(cache=True, nogil=True)
 def _col2im_parallel(col, gx, kh, kw, sh, sw, pt, pl, dh, dw, oh0, oh1,
                    ow_):
     channels = gx.shape[1]
@@ -375,7 +376,7 @@ def _dw_forward_serial(x, wt, out, mult, sh, sw, pt, pl, dh, dw):
                           sh, sw, pt, pl, dh, dw)
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@parallel_njit(cache=True, nogil=True)
 def _dw_forward_parallel(x, wt, out, mult, sh, sw, pt, pl, dh, dw):
     channels = out.shape[1]
     for p in prange(out.shape[0] * channels):
@@ -391,7 +392,7 @@ def _dw_input_grad_serial(g, wt, gx, mult, sh, sw, pt, pl, dh, dw):
                              sh, sw, pt, pl, dh, dw)
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@parallel_njit(cache=True, nogil=True)
 def _dw_input_grad_parallel(g, wt, gx, mult, sh, sw, pt, pl, dh, dw):
     channels = gx.shape[1]
     for p in prange(gx.shape[0] * channels):
@@ -405,7 +406,7 @@ def _dw_weight_grad_serial(x, g, gw, mult, sh, sw, pt, pl, dh, dw):
         _dw_weight_grad_plane(x, g, gw, o, mult, sh, sw, pt, pl, dh, dw)
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@parallel_njit(cache=True, nogil=True)
 def _dw_weight_grad_parallel(x, g, gw, mult, sh, sw, pt, pl, dh, dw):
     for o in prange(gw.shape[0]):
         _dw_weight_grad_plane(x, g, gw, o, mult, sh, sw, pt, pl, dh, dw)

@@ -21,6 +21,7 @@ from numba import njit, prange
 
 from ..autograd import grad_mode
 from ..backends import copy_into
+from ..backends.cpu import parallel_njit
 from ..tensor import Tensor
 from . import pointwise as pw
 from .pool import check_float, check_tensor, kernel_array, restore
@@ -32,7 +33,6 @@ from .shape import reshape
 # inf still propagate as in PyTorch.
 _FAST = {"reassoc", "contract"}
 _JIT = dict(cache=True, error_model="numpy", nogil=True, fastmath=_FAST)
-_PAR = dict(_JIT, parallel=True)
 
 
 # ---- batch-norm kernels (x viewed as (N, C, S)) -----------------------------
@@ -49,7 +49,7 @@ def _fwd_coefs(c, mean, var, w, b, eps, coef):
     coef[3, c] = b[c]
 
 
-@njit(**_PAR)
+@parallel_njit(**_JIT)
 def _bn_forward(x, w, b, eps, training, out, mean, var, coef):
     """out = (x - mean) / sqrt(var + eps) * w + b per channel.  In training
     ``mean`` and the biased ``var`` are computed here (around the channel's
@@ -117,7 +117,7 @@ def _bwd_coefs(c, mean, invstd, w, sg, sgx, count, training, coef):
         coef[4, c] = 0.0
 
 
-@njit(**_PAR)
+@parallel_njit(**_JIT)
 def _bn_backward(g, x, mean, invstd, w, training, need_sums, need_x, dx, sg,
                  sgx, coef):
     """sg = sum(g), sgx = sum(g * (x - mean)) per channel (if need_sums),
@@ -179,7 +179,7 @@ def _bn_backward(g, x, mean, invstd, w, training, need_sums, need_x, dx, sg,
 
 
 # ---- layer-norm kernels (x viewed as (R, K)) --------------------------------
-@njit(**_PAR)
+@parallel_njit(**_JIT)
 def _rows_forward(x, w, b, eps, out, mean, rstd):
     r_, k_ = x.shape
     for r in prange(r_):
@@ -202,7 +202,7 @@ def _rows_forward(x, w, b, eps, out, mean, rstd):
             out[r, k] = (x[r, k] - mu) * rs * w[k] + b[k]
 
 
-@njit(**_PAR)
+@parallel_njit(**_JIT)
 def _rows_backward(g, x, w, mean, rstd, dx, dw_part, db_part, need_x,
                    need_wb):
     r_, k_ = x.shape

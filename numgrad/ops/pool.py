@@ -17,13 +17,13 @@ import numbers
 import numpy as np
 from numba import njit, prange
 
+from ..backends.cpu import parallel_njit
 from ..tensor import Tensor
 from .registry import op
 
 # Kernels may divide by zero only where PyTorch would produce inf/nan, so
 # the numpy error model (no Python exceptions, no checks) is right.
 _JIT = dict(cache=True, error_model="numpy", nogil=True)
-_PAR = dict(_JIT, parallel=True)
 PARALLEL_WORK = 1 << 16     # approximate element visits before going parallel
 
 _TORCH_NAMES = {"int64": "Long", "int32": "Int", "int16": "Short",
@@ -107,7 +107,7 @@ def _max_pool_serial(x, out, idx, width, hs, he, ws, we, dh, dw):
         _max_plane(x, out, idx, p, width, hs, he, ws, we, dh, dw)
 
 
-@njit(**_PAR)
+@parallel_njit(**_JIT)
 def _max_pool_parallel(x, out, idx, width, hs, he, ws, we, dh, dw):
     for p in prange(x.shape[0]):
         _max_plane(x, out, idx, p, width, hs, he, ws, we, dh, dw)
@@ -125,7 +125,7 @@ def _scatter_serial(g, idx, gi):
         _scatter_plane(g, idx, gi, p)
 
 
-@njit(**_PAR)
+@parallel_njit(**_JIT)
 def _scatter_parallel(g, idx, gi):
     for p in prange(g.shape[0]):
         _scatter_plane(g, idx, gi, p)
@@ -152,7 +152,7 @@ def _avg_pool_serial(x, out, hs, he, ws, we, div):
         _avg_plane(x, out, p, hs, he, ws, we, div)
 
 
-@njit(**_PAR)
+@parallel_njit(**_JIT)
 def _avg_pool_parallel(x, out, hs, he, ws, we, div):
     for p in prange(x.shape[0]):
         _avg_plane(x, out, p, hs, he, ws, we, div)
@@ -178,7 +178,7 @@ def _avg_back_serial(g, gi, hs, he, ws, we, div):
         _avg_back_plane(g, gi, p, hs, he, ws, we, div)
 
 
-@njit(**_PAR)
+@parallel_njit(**_JIT)
 def _avg_back_parallel(g, gi, hs, he, ws, we, div):
     for p in prange(g.shape[0]):
         _avg_back_plane(g, gi, p, hs, he, ws, we, div)

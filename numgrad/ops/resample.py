@@ -19,13 +19,13 @@ import numpy as np
 from numba import njit, prange
 
 from ..backends import device_of, filled
+from ..backends.cpu import parallel_njit
 from ..tensor import Tensor
 from .pool import (_parallel, as_planes, check_tensor, restore,
                    torch_type_name)
 from .registry import op
 
 _JIT = dict(cache=True, error_model="numpy", nogil=True)
-_PAR = dict(_JIT, parallel=True)
 
 
 # ---- kernels: x viewed as (planes, H, W) -----------------------------------
@@ -43,7 +43,7 @@ def _nearest_serial(x, out, ih, iw):
         _nearest_plane(x, out, p, ih, iw)
 
 
-@njit(**_PAR)
+@parallel_njit(**_JIT)
 def _nearest_parallel(x, out, ih, iw):
     for p in prange(x.shape[0]):
         _nearest_plane(x, out, p, ih, iw)
@@ -63,7 +63,7 @@ def _nearest_back_serial(g, gi, ih, iw):
         _nearest_back_plane(g, gi, p, ih, iw)
 
 
-@njit(**_PAR)
+@parallel_njit(**_JIT)
 def _nearest_back_parallel(g, gi, ih, iw):
     for p in prange(g.shape[0]):
         _nearest_back_plane(g, gi, p, ih, iw)
@@ -92,7 +92,7 @@ def _bilinear_serial(x, out, h0, h1, lh0, lh1, w0, w1, lw0, lw1):
         _bilinear_plane(x, out, p, h0, h1, lh0, lh1, w0, w1, lw0, lw1)
 
 
-@njit(**_PAR)
+@parallel_njit(**_JIT)
 def _bilinear_parallel(x, out, h0, h1, lh0, lh1, w0, w1, lw0, lw1):
     for p in prange(x.shape[0]):
         _bilinear_plane(x, out, p, h0, h1, lh0, lh1, w0, w1, lw0, lw1)
@@ -123,7 +123,7 @@ def _bilinear_back_serial(g, gi, h0, h1, lh0, lh1, w0, w1, lw0, lw1):
         _bilinear_back_plane(g, gi, p, h0, h1, lh0, lh1, w0, w1, lw0, lw1)
 
 
-@njit(**_PAR)
+@parallel_njit(**_JIT)
 def _bilinear_back_parallel(g, gi, h0, h1, lh0, lh1, w0, w1, lw0, lw1):
     for p in prange(g.shape[0]):
         _bilinear_back_plane(g, gi, p, h0, h1, lh0, lh1, w0, w1, lw0, lw1)

@@ -1,8 +1,17 @@
 """The on-disk kernel cache across processes, and its failure modes."""
+import importlib.machinery
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
+
+import numpy as np
+import pytest
+
+import numgrad as ng
+from numgrad.fusion import cache, recorder
 
 SCRIPT = textwrap.dedent("""
     import numpy as np, numgrad as ng
@@ -64,12 +73,112 @@ def test_concurrent_processes_share_a_cold_cache(tmp_path):
         assert p.returncode == 0, err
 
 
-def test_clear_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("NUMGRAD_CACHE_DIR", str(tmp_path / "k"))
-    from numgrad.fusion import cache
+def _fresh(monkeypatch, directory):
+    """Point numgrad at ``directory`` as if the process had just started."""
+    monkeypatch.setenv("NUMGRAD_CACHE_DIR", str(directory))
     monkeypatch.setattr(cache, "_directory", [None])
-    assert cache.cache_dir() == str(tmp_path / "k")
-    (tmp_path / "k" / "x.py").write_text("")
+    monkeypatch.setattr(cache, "_memory", {})
+
+
+def _run_a_chain(value=1.0):
+    recorder_min = recorder.MIN_ELEMENTS
+    recorder.set_min_elements(0)
+    try:
+        x = ng.full((7,), value)
+        return ((x * 2 + 1).exp() / (x + 3)).numpy()
+    finally:
+        recorder.set_min_elements(recorder_min)
+
+
+def test_clear_cache_deletes_only_numgrad_files(tmp_path, monkeypatch):
+    directory = tmp_path / "k"
+    _fresh(monkeypatch, directory)
+    _run_a_chain()
+    assert list(directory.glob("numgrad_kernel_*.py"))
+    (directory / "notes.txt").write_text("mine")
+    (directory / "__pycache__" / "other.pyc").write_bytes(b"theirs")
+    (directory / "sub").mkdir()
     cache.clear_cache()
-    assert not (tmp_path / "k").exists()
-    monkeypatch.setattr(cache, "_directory", [None])
+    assert (directory / "notes.txt").read_text() == "mine"
+    assert (directory / "__pycache__" / "other.pyc").exists()
+    assert (directory / "sub").is_dir()
+    left = [p.name for p in directory.rglob("numgrad_kernel_*")]
+    assert left == []
+    # and the cache still works afterwards
+    _fresh(monkeypatch, directory)
+    np.testing.assert_allclose(_run_a_chain(), np.exp(3.0) / 4, rtol=1e-6)
+
+
+def test_configured_directory_writable_by_others_is_refused(tmp_path,
+                                                            monkeypatch):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    _fresh(monkeypatch, shared)
+    with pytest.warns(RuntimeWarning, match="writable by other users"):
+        chosen = cache.cache_dir()
+    assert chosen == str(tmp_path / "tmp" / f"numgrad-kernels-{os.getuid()}")
+    assert (os.stat(chosen).st_mode & 0o777) == 0o700
+
+
+def test_fallback_planted_by_another_user_is_not_used(tmp_path, monkeypatch):
+    """The predictable directory in the shared temp dir, created first by
+    someone else: numgrad must neither load from it nor write to it."""
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache directory should be")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    planted = tmp_path / f"numgrad-kernels-{os.getuid()}"
+    planted.mkdir()
+    (planted / "numgrad_kernel_00000000000000000000.py").write_text(
+        "raise SystemExit('planted code ran')\n")
+    real_uid = os.getuid()
+    # the directory belongs to someone else from this process's view
+    monkeypatch.setattr(os, "getuid", lambda: real_uid + 1)
+    _fresh(monkeypatch, blocker / "kernels")
+    with pytest.warns(RuntimeWarning, match="owned by uid"):
+        assert cache.cache_dir() is None
+    before = sorted(p.name for p in planted.iterdir())
+    np.testing.assert_allclose(_run_a_chain(2.0), np.exp(5.0) / 5,
+                               rtol=1e-6)
+    assert sorted(p.name for p in planted.iterdir()) == before
+
+
+def test_symlinked_cache_directory_is_refused(tmp_path, monkeypatch):
+    target = tmp_path / "elsewhere"
+    target.mkdir(mode=0o700)
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    _fresh(monkeypatch, link)
+    with pytest.warns(RuntimeWarning, match="symbolic link"):
+        assert cache.cache_dir() != str(link)
+
+
+def test_kernel_file_removed_before_numba_reads_it(tmp_path, monkeypatch):
+    """Another process's clear_cache (or a temp cleaner) between writing a
+    kernel file and importing it: Numba finds no file to cache against
+    ("no locator"); the kernel compiles in memory instead."""
+    _fresh(monkeypatch, tmp_path / "k")
+    loader = importlib.machinery.SourceFileLoader
+    real = loader.get_code
+
+    def read_then_vanish(self, fullname):
+        code = real(self, fullname)
+        if fullname.startswith("numgrad_kernel_"):
+            shutil.rmtree(tmp_path / "k", ignore_errors=True)
+        return code
+    monkeypatch.setattr(loader, "get_code", read_then_vanish)
+    np.testing.assert_allclose(_run_a_chain(3.0), np.exp(7.0) / 6,
+                               rtol=1e-6)
+
+
+def test_undecodable_kernel_file_is_rewritten(tmp_path):
+    assert _run(tmp_path).returncode == 0
+    for f in tmp_path.glob("numgrad_kernel_*.py"):
+        f.write_bytes(b"\xff\xfe not utf-8 \x80")
+    for _ in range(2):
+        again = _run(tmp_path)
+        assert again.returncode == 0, again.stderr
