@@ -3,6 +3,7 @@
 torch (and the efficientnet packages) serve only as references: tests that
 need them skip cleanly when they are absent.
 """
+import copy
 import hashlib
 import sys
 import time
@@ -204,19 +205,29 @@ def _torch_resnet_forward(torch, sd, x, bottleneck):
     return F.linear(x, sd["fc.weight"], sd["fc.bias"])
 
 
+def _float64_reference(torch, weights, x_np):
+    """Deep networks are compared with a float64 reference: float32 BLAS
+    and conv paths differ between CPUs (PyTorch's own float32 ResNet-50
+    input gradient is 0.5% off float64 on some), numgrad's must not."""
+    sd = {k: torch.tensor(v, dtype=torch.float64) for k, v in weights.items()}
+    x = torch.tensor(x_np, dtype=torch.float64, requires_grad=True)
+    return sd, x
+
+
 def test_resnet18_loads_a_torch_checkpoint_and_matches(torch, tmp_path):
     rng = np.random.default_rng(0)
     src = models.resnet18(num_classes=10)
     _randomise_bn(src, rng)
-    ref_sd = {k: torch.tensor(v) for k, v in _state_dict_np(src).items()}
+    weights = _state_dict_np(src)
     path = tmp_path / "resnet18.pth"
-    torch.save(ref_sd, path)          # what torchvision's files are
+    # what torchvision's files are
+    torch.save({k: torch.tensor(v) for k, v in weights.items()}, path)
     model = models.resnet18(weights=str(path), num_classes=10).eval()
 
     x_np = rng.normal(size=(2, 3, 64, 64)).astype(np.float32)
     x = numgrad.tensor(x_np, requires_grad=True)
     out = model(x)
-    xt = torch.tensor(x_np, requires_grad=True)
+    ref_sd, xt = _float64_reference(torch, weights, x_np)
     ref = _torch_resnet_forward(torch, ref_sd, xt, bottleneck=False)
     np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(),
                                rtol=1e-4, atol=1e-4)
@@ -231,10 +242,9 @@ def test_resnet50_matches_torch_forward_and_backward(torch):
     model = models.resnet50(num_classes=7)
     _randomise_bn(model, rng)
     model.eval()
-    ref_sd = {k: torch.tensor(v) for k, v in _state_dict_np(model).items()}
     x_np = rng.normal(size=(1, 3, 64, 64)).astype(np.float32)
     x = numgrad.tensor(x_np, requires_grad=True)
-    xt = torch.tensor(x_np, requires_grad=True)
+    ref_sd, xt = _float64_reference(torch, _state_dict_np(model), x_np)
     out = model(x)
     ref = _torch_resnet_forward(torch, ref_sd, xt, bottleneck=True)
     np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(),
@@ -410,7 +420,8 @@ def test_lite0_matches_the_package_forward_and_backward(torch):
     x_np = np.random.default_rng(3).normal(size=(2, 3, 224, 224)) \
         .astype(np.float32)
     x = numgrad.tensor(x_np, requires_grad=True)
-    xt = torch.tensor(x_np, requires_grad=True)
+    ref = copy.deepcopy(ref).double()       # the float64 reference
+    xt = torch.tensor(x_np, dtype=torch.float64, requires_grad=True)
     out, ref_out = model(x), ref(xt)
     np.testing.assert_allclose(out.detach().numpy(),
                                ref_out.detach().numpy(),
@@ -435,7 +446,8 @@ def test_lite0_training_mode_matches_the_package(torch):
     x_np = np.random.default_rng(4).normal(size=(2, 3, 64, 64)) \
         .astype(np.float32)
     out = model(numgrad.from_numpy(x_np))
-    ref_out = ref(torch.tensor(x_np))
+    ref = ref.double()                      # the float64 reference
+    ref_out = ref(torch.tensor(x_np, dtype=torch.float64))
     np.testing.assert_allclose(out.detach().numpy(),
                                ref_out.detach().numpy(),
                                rtol=1e-3, atol=1e-3)
@@ -520,11 +532,11 @@ def test_lite0_real_weights_match_the_package(torch):
     path = _weights_path()
     ref = pkg.EfficientNet.from_name("efficientnet-lite0")
     ref.load_state_dict(torch.load(path, weights_only=True))
-    ref.eval()
+    ref.eval().double()                     # the float64 reference
     x = _chelsea_input()
     model = models.efficientnet_lite0(weights=path).eval()
     with numgrad.no_grad():
         out = model(numgrad.from_numpy(x)).numpy()
     with torch.no_grad():
-        expected = ref(torch.tensor(x)).numpy()
+        expected = ref(torch.tensor(x, dtype=torch.float64)).numpy()
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=2e-4)
