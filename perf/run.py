@@ -69,7 +69,10 @@ def parse_args(argv):
 
 
 def run_pytest(args, raw_path, status_path):
-    env = dict(os.environ)
+    # A run started from an xdist worker (the perf smoke test) must not
+    # look like one itself: pytest-benchmark then turns itself off.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("PYTEST_XDIST")}
     env["NUMGRAD_PERF_QUICK"] = "1" if args.quick else "0"
     env["NUMGRAD_PERF_STATUS"] = status_path
     if args.sizes:
@@ -88,6 +91,8 @@ def run_pytest(args, raw_path, status_path):
     cmd = [sys.executable, "-m", "pytest", PERF_DIR,
            "-o", "python_files=bench_*.py",
            "-o", "testpaths=perf",
+           # timings need one process: not the suite's xdist workers
+           "-o", "addopts=", "-p", "no:xdist",
            # the project's pytest config turns warnings into errors; a
            # benchmark must not fail on a harmless warning
            "-p", "no:warnings", "-p", "no:cacheprovider",
