@@ -5,6 +5,7 @@ import numbers
 import numpy as np
 
 from .ops import arith, index, inplace, linalg, reduce, shape, softmax
+from .ops.pool import torch_type_name
 from .ops import pointwise as pw
 from .tensor import Tensor
 
@@ -30,10 +31,18 @@ def _same_dtype_logic(logical, bitwise_name):
     def fn(a, b):
         for x in (a, b):
             if isinstance(x, Tensor) and x.dtype.is_floating_point:
-                raise RuntimeError(f'"{bitwise_name}_cpu" not implemented '
-                                   "for 'Float'")
+                raise NotImplementedError(
+                    f'"{bitwise_name}_cpu" not implemented for '
+                    f"'{torch_type_name(x.dtype)}'")
         return logical(a, b)
     return fn
+
+
+def _invert(self):
+    if self.dtype.is_floating_point:
+        raise TypeError("~ (operator.invert) is only implemented on integer "
+                        "and Boolean-type tensors")
+    return pw.logical_not(self)
 
 
 OPERATORS = {
@@ -44,6 +53,7 @@ OPERATORS = {
     "__floordiv__": _binary(arith.floor_divide),
     "__rfloordiv__": _binary(arith.floor_divide, True),
     "__mod__": _binary(arith.remainder),
+    "__rmod__": _binary(arith.remainder, True),
     "__pow__": _binary(pw.pow), "__rpow__": _binary(pw.pow, True),
     "__matmul__": _binary(linalg.matmul),
     "__rmatmul__": _binary(linalg.matmul, True),
@@ -58,7 +68,7 @@ OPERATORS = {
                        True),
     "__xor__": _binary(_same_dtype_logic(pw.logical_xor, "bitwise_xor")),
     "__neg__": pw.neg, "__abs__": pw.abs, "__pos__": lambda self: self,
-    "__invert__": pw.logical_not,
+    "__invert__": _invert,
     "__getitem__": index.getitem, "__setitem__": index.setitem,
     "__iadd__": lambda self, o: inplace.add_(self, o),
     "__isub__": lambda self, o: inplace.sub_(self, o),

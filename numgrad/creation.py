@@ -11,7 +11,8 @@ from .tensor import Tensor
 def _infer_dtype(data):
     if isinstance(data, Tensor):
         return data.dtype
-    if isinstance(data, np.ndarray):
+    if isinstance(data, (np.ndarray, np.generic)):
+        # As in PyTorch, a NumPy scalar keeps its dtype (np.float16(1)).
         return dtypes.from_numpy_dtype(data.dtype)
     arr = np.asarray(data)
     if arr.dtype.kind == "f":
@@ -51,6 +52,8 @@ def _to_array(data, dtype):
     if arr.dtype == object:
         raise TypeError(f"can't convert {type(data).__name__} to a tensor: "
                         "ragged nested sequences are not supported")
+    if dtype is dtypes.float16:
+        arr = dtypes.cast_array(arr, np.float16)
     return np.array(arr, dtype=dtype.np, copy=True, order="C")
 
 

@@ -109,6 +109,28 @@ def result_type(*operands):
     return result
 
 
+def cast_array(array, np_dtype, copy=True):
+    """``array.astype(np_dtype)``, but float64 -> float16 through float32:
+    PyTorch rounds twice there, and NumPy's direct rounding differs when
+    a double lies just past a float16 tie.  Values past float16's range
+    become inf quietly, as in PyTorch (NumPy would warn)."""
+    if np_dtype != np.float16:
+        return array.astype(np_dtype, copy=copy)
+    with np.errstate(over="ignore"):
+        if array.dtype == np.float64:
+            array = array.astype(np.float32)
+        return array.astype(np_dtype, copy=copy)
+
+
+def check_fill_value(value, np_dtype):
+    """PyTorch refuses to fill float16 with a finite number past its
+    range (65504) rather than store inf."""
+    if np_dtype == np.float16 and isinstance(value, (int, float)) \
+            and abs(value) > 65504 and abs(value) != float("inf"):
+        raise RuntimeError("value cannot be converted to type c10::Half "
+                           "without overflow")
+
+
 def as_dtype(d):
     """Accept numgrad dtypes, NumPy dtypes and Python types."""
     if d is None or isinstance(d, dtype):

@@ -1,8 +1,18 @@
 """The global generator behind rand, randn, randint, dropout and init."""
+import os
+
 import numpy as np
 
-_state = [np.random.default_rng(0)]
-_seed = [0]
+
+def _entropy_seed():
+    # As PyTorch's default generator: each process starts from its own
+    # 64-bit seed, so unseeded programs differ from run to run; one
+    # urandom read keeps ``import numgrad`` fast.
+    return int.from_bytes(os.urandom(8), "little")
+
+
+_seed = [_entropy_seed()]
+_state = [np.random.default_rng(_seed[0])]
 
 
 def manual_seed(seed):
@@ -12,7 +22,7 @@ def manual_seed(seed):
 
 
 def seed():
-    s = int(np.random.SeedSequence().entropy % (2 ** 63))
+    s = _entropy_seed()
     manual_seed(s)
     return s
 

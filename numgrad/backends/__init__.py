@@ -82,6 +82,8 @@ def filled(shape, value, np_dtype, target):
     """A new array of ``shape`` filled with ``value`` (None: uninitialised)
     on ``target``, made there (no host-to-device copy)."""
     import numpy as np
+    from ..dtypes import check_fill_value
+    check_fill_value(value, np_dtype)
     if target.type == "cpu":
         if value is None:
             return np.empty(shape, np_dtype)
@@ -97,7 +99,8 @@ def copy_into(target, source):
     """Write ``source`` (broadcast, cast) into the array ``target``."""
     import numpy as np
     if isinstance(target, np.ndarray):
-        np.copyto(target, to_device(source, CPU), casting="unsafe")
+        with np.errstate(over="ignore"):  # as in PyTorch: inf, no warning
+            np.copyto(target, to_device(source, CPU), casting="unsafe")
     else:
         from .cuda.array import copy_into as device_copy_into
         device_copy_into(target, to_device(source, target.device))

@@ -29,7 +29,14 @@ import numba
 from ..backends.cpu import ParallelKernel
 from .codegen import kernel_source
 
-KERNEL_ABI = "4"
+KERNEL_ABI = "5"
+# Generated kernels inline these modules' functions, but Numba's cache
+# checks only the kernel file's own stamp: a cached kernel built against
+# an older ``m.floor`` would keep the old maths after an upgrade.  Their
+# bytes are part of every kernel's name, so a change makes new files.
+_INLINED_SOURCES = ("ops/kernel_math.py", "ops/scalar_math.py",
+                    "backends/cuda/device_math.py")
+_abi_stamp = []
 _PREFIX = "numgrad_kernel_"
 _OWN_FILE = re.compile(_PREFIX + r"[0-9a-f]{20}(\.py|\..*\.tmp)$")
 _memory = {}
@@ -190,11 +197,27 @@ def _entry(module, name, text):
     return module.kernel, parallel, name, text
 
 
+def _inlined_digest():
+    if not _abi_stamp:
+        package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        digest = hashlib.sha1()
+        for relative in _INLINED_SOURCES:
+            with open(os.path.join(package, relative), "rb") as f:
+                digest.update(f.read())
+        _abi_stamp.append(digest.hexdigest()[:16])
+    return _abi_stamp[0]
+
+
+def named_text(source):
+    """The kernel file's text and module name: the name hashes the text,
+    and the text carries everything the compiled code depends on."""
+    text = (f"# numgrad kernel ABI {KERNEL_ABI}-{_inlined_digest()}, "
+            f"numba {numba.__version__}\n") + source
+    return _PREFIX + hashlib.sha1(text.encode()).hexdigest()[:20], text
+
+
 def _load(source):
-    text = f"# numgrad kernel ABI {KERNEL_ABI}, numba {numba.__version__}\n"
-    text += source
-    digest = hashlib.sha1(text.encode()).hexdigest()[:20]
-    name = _PREFIX + digest
+    name, text = named_text(source)
     module = sys.modules.get(name)
     if module is None:
         directory = cache_dir()

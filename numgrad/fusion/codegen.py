@@ -11,7 +11,13 @@
    a serial and a ``prange`` variant in the same file.
 4. CUDA chains use the same element lines inside a grid-stride loop over
    the output (``@cuda.jit``, ``m`` = the CUDA device math); the nd
-   variant turns the flat index into one index per dimension."""
+   variant turns the flat index into one index per dimension.
+5. float16 is a storage format: loads widen it to float32, every
+   arithmetic runs in float32 and each float16 node's result is rounded
+   to float16 (``m.half_round``), so a fused chain keeps exactly the
+   values eager execution stores.  On the CPU, where Numba has no
+   float16 type, kernels take float16 arrays as their uint16 bits behind
+   a small wrapper that makes those views."""
 import ast
 import inspect
 import textwrap
@@ -76,7 +82,7 @@ from numgrad.ops import kernel_math as m
 bool_ = np.bool_
 float16, float32, float64 = np.float16, np.float32, np.float64
 int8, int16, int32, int64 = np.int8, np.int16, np.int32, np.int64
-uint8 = np.uint8
+uint8, uint16 = np.uint8, np.uint16
 """
 
 _DECORATOR = ("@njit(cache=True, error_model='numpy', fastmath={{'contract'}}"
@@ -98,16 +104,40 @@ def kernel_source(plan):
               + [f"s{i}" for i in range(len(plan.scalars))])
     params += ["n"] if plan.total else [f"o{i}" for i in
                                         range(len(plan.outputs))]
+    halves = _half_params(plan)
     lines = [HEADER]
     for parallel in (False, True):
         name = "kernel_par" if parallel else "kernel"
         lines.append("")
         lines.append(_DECORATOR.format(
             parallel=", parallel=True" if parallel else ""))
-        lines.append(f"def {name}({', '.join(params)}):")
+        lines.append(f"def {'_' if halves else ''}{name}"
+                     f"({', '.join(params)}):")
         lines.extend(_total_body(plan, parallel) if plan.total
                      else _body(plan, parallel))
+    if halves:
+        lines += _bits_wrappers(params, halves)
     return "\n".join(lines) + "\n"
+
+
+def _half_params(plan):
+    """Kernel parameters that are float16 arrays."""
+    names = {f"a{i}" for i, a in enumerate(plan.arrays)
+             if _numpy_name(a.dtype) == "float16"}
+    if not plan.total:
+        names |= {f"o{k}" for k, n in enumerate(plan.outputs)
+                  if plan.nodes[n].dtype.name == "float16"}
+    return names
+
+
+def _bits_wrappers(params, halves):
+    args = ", ".join(f"{p}.view(uint16)" if p in halves else p
+                     for p in params)
+    lines = []
+    for name in ("kernel", "kernel_par"):
+        lines += ["", "", f"def {name}({', '.join(params)}):",
+                  f"    return _{name}({args})"]
+    return lines
 
 
 def _total_body(plan, parallel):
@@ -117,8 +147,8 @@ def _total_body(plan, parallel):
     without reassociation flags that could change the chain's maths)."""
     loop = "prange" if parallel else "range"
     out = _scalar_casts(plan, "    ")
-    out += [f"    x{slot} = a{slot}[0]" for slot, a in enumerate(plan.arrays)
-            if a.size == 1]
+    out += [f"    x{slot} = {_load(plan, slot, '0')}"
+            for slot, a in enumerate(plan.arrays) if a.size == 1]
     out += ["    total = 0.0",
             f"    for block in {loop}((n + {TOTAL_BLOCK - 1}) // "
             f"{TOTAL_BLOCK}):",
@@ -141,7 +171,7 @@ def _body(plan, parallel):
         index = "i"
         for slot, a in enumerate(plan.arrays):
             if a.size == 1:
-                hoisted.append(f"    x{slot} = a{slot}[0]")
+                hoisted.append(f"    x{slot} = {_load(plan, slot, '0')}")
         out.append("    n = o0.size")
         out.extend(hoisted)
         out.append(f"    for i in {loop}(n):")
@@ -157,8 +187,17 @@ def _body(plan, parallel):
             indent += "    "
         index = ", ".join(f"i{k}" for k in range(ndim))
     out += _element_lines(plan, index, indent)
+    out += _stores(plan, index, indent)
+    return out
+
+
+def _stores(plan, index, indent):
+    out = []
     for k, n in enumerate(plan.outputs):
-        out.append(f"{indent}o{k}[{index}] = t{n}")
+        value = f"t{n}"
+        if plan.nodes[n].dtype.name == "float16":
+            value = f"h{n}" if not plan.on_device else f"m.half_store({value})"
+        out.append(f"{indent}o{k}[{index}] = {value}")
     return out
 
 
@@ -167,17 +206,53 @@ def _element_lines(plan, index, indent):
     out = []
     for slot, a in enumerate(plan.arrays):
         if not (plan.flat and a.size == 1):
-            out.append(f"{indent}x{slot} = a{slot}[{index}]")
+            out.append(f"{indent}x{slot} = {_load(plan, slot, index)}")
     for n, node in enumerate(plan.nodes):
-        compute = node.compute_dtype.name
+        compute = _arithmetic(node.compute_dtype.name)
         args = dict(zip(node.spec.input_names, _refs(plan, node, n)))
         expr = node.spec.inline(_cast_args(args, node, plan, n), compute)
-        out.append(f"{indent}t{n} = {_np_name(node.dtype.name)}({expr})")
+        if node.dtype.name != "float16":
+            out.append(f"{indent}t{n} = {_np_name(node.dtype.name)}({expr})")
+        elif plan.on_device:
+            out.append(f"{indent}t{n} = m.half_round(float32({expr}))")
+        else:
+            # The bits are kept for a store; LLVM drops what is unused.
+            out += [f"{indent}h{n} = m.half_store(float32({expr}))",
+                    f"{indent}t{n} = m.half_load(h{n})"]
     return out
+
+
+def _load(plan, slot, index):
+    if _numpy_name(plan.arrays[slot].dtype) == "float16":
+        return f"m.half_load(a{slot}[{index}])"
+    return f"a{slot}[{index}]"
+
+
+def _arithmetic(dtype_name):
+    """The type a compute dtype does arithmetic in (PyTorch's opmath)."""
+    return "float32" if dtype_name == "float16" else dtype_name
 
 
 def _np_name(dtype_name):
     return "bool_" if dtype_name == "bool" else dtype_name
+
+
+def _cast(source, compute):
+    """``source`` converted to the compute dtype."""
+    if compute == "float16":
+        # Rounded to float16 as PyTorch's operand casts do, then kept in
+        # float32 for the arithmetic.
+        return f"m.half_round(float32({source}))"
+    return f"{_np_name(compute)}({source})"
+
+
+def _keeps_precision(node, name, kind, plan, slot):
+    """PyTorch's float16 mul and div take a single-valued second operand
+    (a Python number, a zero-dim tensor) in float32, not rounded to
+    float16; ``opmath_inputs`` names those operands."""
+    if name not in getattr(node.spec, "opmath_inputs", ()):
+        return False
+    return kind == "s" or kind == "a" and plan.arrays[slot].size == 1
 
 
 def _refs(plan, node, n):
@@ -197,11 +272,15 @@ def _cast_args(args, node, plan, n):
             dtype = _numpy_name(plan.arrays[slot].dtype)
         else:
             dtype = None
-        if dtype != compute and name not in node.spec.keep_dtype_inputs:
+        target = compute
+        if compute == "float16" and _keeps_precision(node, name, kind,
+                                                     plan, slot):
+            target = "float32"
+        if dtype != target and name not in node.spec.keep_dtype_inputs:
             # Scalars are cast once, before the loop (see _scalar_casts):
             # an int64 -> float32 cast inside it made a chain 10x slower.
-            source = (f"{source}_{compute}" if kind == "s"
-                      else f"{_np_name(compute)}({source})")
+            source = (f"{source}_{target}" if kind == "s"
+                      else _cast(source, target))
         result[name] = source
     return result
 
@@ -214,7 +293,12 @@ def _scalar_casts(plan, indent):
         for name, (kind, slot) in zip(node.spec.input_names,
                                       plan.key[0][n][2]):
             if kind == "s" and name not in node.spec.keep_dtype_inputs:
-                line = f"{indent}s{slot}_{compute} = {_np_name(compute)}(s{slot})"
+                target = compute
+                if compute == "float16" and _keeps_precision(
+                        node, name, kind, plan, slot):
+                    target = "float32"
+                line = (f"{indent}s{slot}_{target} = "
+                        f"{_cast(f's{slot}', target)}")
                 if line not in casts:
                     casts.append(line)
     return casts
@@ -237,7 +321,7 @@ def cuda_kernel_source(plan):
     indent = "        "
     if plan.flat:
         index = "i"
-        out += [f"    x{slot} = a{slot}[0]"
+        out += [f"    x{slot} = {_load(plan, slot, '0')}"
                 for slot, a in enumerate(plan.arrays) if a.size == 1]
         out.append("    for i in range(cuda.grid(1), n, cuda.gridsize(1)):")
     else:
@@ -253,8 +337,7 @@ def cuda_kernel_source(plan):
         out.append(f"{indent}i0 = rest")
         index = ", ".join(f"i{k}" for k in range(ndim))
     out += _element_lines(plan, index, indent)
-    out += [f"{indent}o{k}[{index}] = t{n}"
-            for k, n in enumerate(plan.outputs)]
+    out += _stores(plan, index, indent)
     out.append("")
     out.append("kernel_par = kernel")
     return "\n".join(out) + "\n"

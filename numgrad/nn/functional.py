@@ -108,9 +108,12 @@ def elu(input, alpha=1.0, inplace=False):
 
 
 def celu(input, alpha=1.0, inplace=False):
-    return _activation(
-        lambda x: pw.where(x > 0, x, alpha * pw.expm1(x / alpha)),
-        input, inplace)
+    return _activation(lambda x: _celu(x, alpha), input, inplace)
+
+
+@arith.float16_in_float32()
+def _celu(x, alpha):
+    return pw.where(x > 0, x, alpha * pw.expm1(x / alpha))
 
 
 _SELU_ALPHA = 1.6732632423543772
@@ -118,8 +121,12 @@ _SELU_SCALE = 1.0507009873554805
 
 
 def selu(input, inplace=False):
-    return _activation(lambda x: _SELU_SCALE * arith.elu(x, _SELU_ALPHA),
-                       input, inplace)
+    return _activation(_selu, input, inplace)
+
+
+@arith.float16_in_float32()
+def _selu(x):
+    return _SELU_SCALE * arith.elu(x, _SELU_ALPHA)
 
 
 def softplus(input, beta=1.0, threshold=20.0):
@@ -139,7 +146,7 @@ def tanhshrink(input):
 
 
 def threshold(input, threshold, value, inplace=False):
-    return _activation(lambda x: pw.where(x > threshold, x, value),
+    return _activation(lambda x: pw.where(x <= threshold, value, x),
                        input, inplace)
 
 
@@ -150,7 +157,11 @@ def glu(input, dim=-1):
     if input.shape[dim] % 2:
         raise RuntimeError("Halving dimension must be even, but dimension "
                            f"{dim} is size {input.shape[dim]}")
-    a, b = shape.chunk(input, 2, dim)
+    return _glu(*shape.chunk(input, 2, dim))
+
+
+@arith.float16_in_float32()
+def _glu(a, b):
     return a * pw.sigmoid(b)
 
 

@@ -1,23 +1,62 @@
 """PyTorch's signatures for elementwise ops (``alpha=``, optional clamp
 bounds, activation parameters) over the pointwise op table."""
+import functools
+import inspect
 import math
 
 import numpy as np
 
+from .. import dtypes
 from ..tensor import Tensor
 from . import pointwise as pw
 
 
+def float16_in_float32(*rounded):
+    """PyTorch computes these in one float16 kernel, in float32, rounding
+    once; composed of several ops here, float16 operands would be rounded
+    after each (floor(a / b) can then land on the wrong integer).  So
+    when the result is float16 they run in float32 and round at the end.
+    Scalar arguments named in ``rounded`` are rounded to float16 first,
+    as PyTorch's kernels cast those operands (the others stay float32)."""
+    def wrap(fn):
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            if not any(isinstance(v, Tensor) and v._dtype is dtypes.float16
+                       for v in (*args, *kwargs.values())):
+                return fn(*args, **kwargs)
+            bound = signature.bind(*args, **kwargs)
+            values = bound.arguments
+            operands = [v for v in values.values()
+                        if isinstance(v, (Tensor, int, float))]
+            if dtypes.result_type(*operands) is not dtypes.float16:
+                return fn(*args, **kwargs)
+            for name, v in values.items():
+                if isinstance(v, Tensor) and v._dtype is dtypes.float16:
+                    values[name] = v.float()
+                elif name in rounded and isinstance(v, float):
+                    values[name] = float(np.float16(v))
+            return fn(*bound.args, **bound.kwargs).half()
+        return run
+    return wrap
+
+
 def add(input, other, *, alpha=1):
     if alpha != 1:
-        other = pw.mul(other, alpha)
+        return _scaled(pw.add, input, other, alpha)
     return pw.add(input, other)
 
 
 def sub(input, other, *, alpha=1):
     if alpha != 1:
-        other = pw.mul(other, alpha)
+        return _scaled(pw.sub, input, other, alpha)
     return pw.sub(input, other)
+
+
+@float16_in_float32("alpha")
+def _scaled(combine, input, other, alpha):
+    return combine(input, pw.mul(other, alpha))
 
 
 def rsub(input, other, *, alpha=1):
@@ -31,6 +70,25 @@ def true_divide(input, other):
 def div(input, other, *, rounding_mode=None):
     if rounding_mode is None:
         return pw.div(input, other)
+    if rounding_mode in ("floor", "trunc") and _integral(input, other):
+        _refuse_bool(f"div_{rounding_mode}", input, other)
+        refuse_zero_divisor(other)
+        return (pw.floor_divide_integral if rounding_mode == "floor"
+                else pw.trunc_divide_integral)(input, other)
+    if rounding_mode == "trunc" and isinstance(other, Tensor) \
+            and other.numel() > 1:
+        # PyTorch's float16 kernel truncates the float16 quotient here;
+        # only for a single-valued divisor does it stay in float32.
+        return _rounded_quotient(input, other, rounding_mode)
+    return _rounding_div(input, other, rounding_mode)
+
+
+@float16_in_float32()
+def _rounding_div(input, other, rounding_mode):
+    return _rounded_quotient(input, other, rounding_mode)
+
+
+def _rounded_quotient(input, other, rounding_mode):
     q = pw.div(input, other)
     if rounding_mode == "floor":
         q = pw.floor(q)
@@ -39,7 +97,6 @@ def div(input, other, *, rounding_mode=None):
     else:
         raise ValueError("div expected rounding_mode to be one of None, "
                          f"'trunc', or 'floor' but found '{rounding_mode}'")
-    from .. import dtypes
     result = dtypes.result_type(input, other)
     return q if result.is_floating_point else q.to(result)
 
@@ -49,7 +106,37 @@ def floor_divide(input, other):
 
 
 def remainder(input, other):
+    if _integral(input, other):
+        _refuse_bool("remainder", input, other)
+        refuse_zero_divisor(other)
+        return pw.remainder_integral(input, other)
+    return _float_remainder(input, other)
+
+
+@float16_in_float32("other")
+def _float_remainder(input, other):
     return input - floor_divide(input, other) * other
+
+
+def _integral(*operands):
+    return not dtypes.result_type(*operands).is_floating_point
+
+
+def _refuse_bool(kernel, *operands):
+    if dtypes.result_type(*operands) is dtypes.bool_:
+        raise NotImplementedError(f'"{kernel}_cpu" not implemented for '
+                                  "'Bool'")
+
+
+def refuse_zero_divisor(divisor):
+    """Integer division by zero has no value: PyTorch raises (on the CPU)
+    rather than return garbage, and so does numgrad on every device."""
+    if isinstance(divisor, Tensor):
+        zero = bool((divisor == 0).any())
+    else:
+        zero = divisor == 0
+    if zero:
+        raise RuntimeError("ZeroDivisionError")
 
 
 def clamp(input, min=None, max=None):
@@ -108,26 +195,32 @@ def where(condition, input=None, other=None):
     return pw.where(cond, input, other)
 
 
+@float16_in_float32()
 def lerp(input, end, weight):
     return input + weight * (end - input)
 
 
+@float16_in_float32()
 def addcmul(input, tensor1, tensor2, *, value=1):
     return input + value * tensor1 * tensor2
 
 
+@float16_in_float32()
 def addcdiv(input, tensor1, tensor2, *, value=1):
     return input + value * tensor1 / tensor2
 
 
+@float16_in_float32()
 def log2(input):
     return pw.log(input) * 1.4426950408889634
 
 
+@float16_in_float32()
 def log10(input):
     return pw.log(input) * 0.4342944819032518
 
 
+@float16_in_float32()
 def exp2(input):
     return pw.exp(input * 0.6931471805599453)
 
@@ -141,17 +234,21 @@ def isinf(input):
     return pw.abs(input) == float("inf")
 
 
+@float16_in_float32()
 def hardsigmoid(input):
     return pw.hardtanh(input / 6 + 0.5, 0.0, 1.0)
 
 
+@float16_in_float32()
 def hardswish(input):
     return input * hardsigmoid(input)
 
 
+@float16_in_float32()
 def mish(input):
     return input * pw.tanh(pw.softplus(input, 1.0, 20.0))
 
 
+@float16_in_float32()
 def elu(input, alpha=1.0):
     return pw.where(input > 0, input, alpha * pw.expm1(input))

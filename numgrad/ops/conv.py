@@ -455,7 +455,7 @@ def _cast_back(result, like):
         return result
     if like.kind in "iub":
         result = np.rint(result)
-    return result.astype(like)
+    return dtypes.cast_array(result, like)
 
 
 def _is_depthwise(channels, groups):

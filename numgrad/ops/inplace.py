@@ -5,8 +5,10 @@ import numpy as np
 
 from ..autograd import grad_mode
 from ..backends import copy_into, to_device
+from ..dtypes import check_fill_value
 from ..tensor import Tensor
 from . import pointwise as pw
+from .arith import add, addcdiv, addcmul, clamp, lerp, sub
 
 
 def storage_for_write(tensor):
@@ -88,12 +90,10 @@ def _inplace(tensor, compute):
 
 
 def add_(self, other, *, alpha=1):
-    from .arith import add
     return _inplace(self, lambda: add(self, other, alpha=alpha))
 
 
 def sub_(self, other, *, alpha=1):
-    from .arith import sub
     return _inplace(self, lambda: sub(self, other, alpha=alpha))
 
 
@@ -110,7 +110,6 @@ def pow_(self, exponent):
 
 
 def clamp_(self, min=None, max=None):
-    from .arith import clamp
     return _inplace(self, lambda: clamp(self, min, max))
 
 
@@ -138,16 +137,19 @@ def tanh_(self):
     return _inplace(self, lambda: pw.tanh(self))
 
 
+# The out-of-place forms, so float16 rounds once, as there.
 def addcmul_(self, tensor1, tensor2, value=1):
-    return _inplace(self, lambda: self + value * tensor1 * tensor2)
+    return _inplace(self, lambda: addcmul(self, tensor1, tensor2,
+                                          value=value))
 
 
 def addcdiv_(self, tensor1, tensor2, value=1):
-    return _inplace(self, lambda: self + value * tensor1 / tensor2)
+    return _inplace(self, lambda: addcdiv(self, tensor1, tensor2,
+                                          value=value))
 
 
 def lerp_(self, end, weight):
-    return _inplace(self, lambda: self + weight * (end - self))
+    return _inplace(self, lambda: lerp(self, end, weight))
 
 
 def masked_fill_(self, mask, value):
@@ -163,6 +165,7 @@ def _fill_array(tensor, value):
                                            tensor.device))
         return _inplace(tensor, lambda: tensor * 0 + value)
     check_inplace(tensor)
+    check_fill_value(value, tensor.dtype.np)
     storage_for_write(tensor)[...] = value
     tensor._version.value += 1
     return tensor

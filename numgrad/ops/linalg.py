@@ -1,12 +1,17 @@
 """matmul in all of PyTorch's shape cases, through NumPy's BLAS."""
 import numpy as np
 
+from ..dtypes import cast_array
 from .registry import op
 from .shape import reshape, sum_to_size, transpose, unsqueeze, squeeze
 
 
 @op("mm", save=("a", "b"))
 def _matmul(ctx, a, b):
+    if a.dtype == np.float16:
+        # NumPy has no float16 BLAS; PyTorch accumulates in float32 too.
+        product = np.matmul(a.astype(np.float32), b.astype(np.float32))
+        return cast_array(product, np.float16)
     return np.matmul(a, b)
 
 

@@ -48,6 +48,11 @@ def mul(a, b, m):
     return a * b
 
 
+# float16 times a number multiplies by the number in float32, as PyTorch
+# does (either side: ``2.5 * x`` is ``x.mul(2.5)`` there).
+mul.opmath_inputs = ("a", "b")
+
+
 @mul.partial("a")
 def _(b, m):
     return b
@@ -61,6 +66,9 @@ def _(a, m):
 @pointwise("div", dtypes="float")
 def div(a, b, m):
     return a / b
+
+
+div.opmath_inputs = ("b",)
 
 
 @div.partial("a")
@@ -355,7 +363,9 @@ def _(x, m):
 
 @pointwise("relu")
 def relu(x, m):
-    return m.where(x > 0, x, 0)
+    # Not where(x > 0, x, 0): NaN must come through, as in PyTorch (a
+    # diverging model must not look healthy).
+    return m.where(x < 0, 0, x)
 
 
 @relu.partial("x")
@@ -369,6 +379,7 @@ def leaky_relu(x, slope, m):
 
 
 leaky_relu.no_grad_inputs = ("slope",)
+leaky_relu.opmath_inputs = ("slope",)
 
 
 @leaky_relu.partial("x")
@@ -430,6 +441,7 @@ def softplus(x, beta, threshold, m):
 
 
 softplus.no_grad_inputs = ("beta", "threshold")
+softplus.opmath_inputs = ("beta", "threshold")
 
 
 @softplus.partial("x")
@@ -493,6 +505,24 @@ def logical_xor(a, b, m):
 @pointwise("logical_not", dtypes="logical", differentiable=False)
 def logical_not(x, m):
     return not x
+
+
+# Integer quotients in integer arithmetic: through a float quotient they
+# were wrong past 2**24 (float32) and garbage for a zero divisor.  The
+# callers (ops.arith) refuse zero divisors first, as PyTorch does.
+@pointwise("floor_divide_integral", dtypes="integral", differentiable=False)
+def floor_divide_integral(a, b, m):
+    return a // b
+
+
+@pointwise("trunc_divide_integral", dtypes="integral", differentiable=False)
+def trunc_divide_integral(a, b, m):
+    return a // b + m.where((a % b != 0) & ((a < 0) != (b < 0)), 1, 0)
+
+
+@pointwise("remainder_integral", dtypes="integral", differentiable=False)
+def remainder_integral(a, b, m):
+    return a % b
 
 
 @pointwise("floor")

@@ -61,7 +61,8 @@ def kernel_array(a):
 
 
 def restore(a, dtype):
-    return a if dtype is None else a.astype(dtype)
+    from ..dtypes import cast_array
+    return a if dtype is None else cast_array(a, dtype)
 
 
 def as_planes(a):

@@ -10,12 +10,20 @@ from .. import dtypes
 from ..backends import filled
 from ..tensor import Tensor
 from . import pointwise as pw
+from .arith import float16_in_float32
 from ._dims import keepdim_shape, reduce_dims, wrap_dim
 from .registry import op
 from .shape import expand, reshape
 
 # max below is torch.max; the builtin is needed too.
 builtins_max = builtins.max
+
+
+def wide(np_dtype):
+    """The dtype NumPy should compute in: float16 sums and products run
+    in float32, as PyTorch's do (NumPy adds float16 in float16 along
+    strided axes, and squares overflow float16 past 256)."""
+    return np.float32 if np_dtype == np.float16 else np_dtype
 
 
 def _grad_to_input(g, ctx):
@@ -30,13 +38,13 @@ def _sum(ctx, x, dims, keepdim, dtype, input_shape, precomputed=None):
     ctx.input_shape, ctx.dims = input_shape, dims
     if precomputed is not None:
         return _total_array(precomputed, dtype, input_shape, keepdim)
-    return np.asarray(np.sum(x, axis=dims, keepdims=keepdim,
-                             dtype=dtype.np))
+    total = np.sum(x, axis=dims, keepdims=keepdim, dtype=wide(dtype.np))
+    return dtypes.cast_array(np.asarray(total), dtype.np, copy=False)
 
 
 def _total_array(total, dtype, input_shape, keepdim):
     shape = (1,) * len(input_shape) if keepdim else ()
-    return np.full(shape, total, dtype=dtype.np)
+    return dtypes.cast_array(np.full(shape, total), dtype.np)
 
 
 def _fused_total(input, dims, dtype):
@@ -106,7 +114,11 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
 def _prod(ctx, x, dims, keepdim):
     ctx.input_shape, ctx.dims = x.shape, dims
     ctx.keepdim = keepdim
-    return np.asarray(np.prod(x, axis=dims, keepdims=keepdim))
+    half = x.dtype == np.float16
+    r = np.prod(x.astype(np.float32) if half else x, axis=dims,
+                keepdims=keepdim)
+    return dtypes.cast_array(np.asarray(r), x.dtype) if half \
+        else np.asarray(r)
 
 
 @_prod.backward
@@ -139,9 +151,6 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
 @op("amax", save=("x", "out"))
 def _amax(ctx, x, dims, keepdim, largest):
     ctx.input_shape, ctx.dims = x.shape, dims
-    if x.size == 0:
-        raise RuntimeError("max(): Expected reduction dim to be specified "
-                           "for input.numel() == 0.")
     fn = np.max if largest else np.min
     return np.asarray(fn(x, axis=dims, keepdims=keepdim))
 
@@ -157,27 +166,50 @@ def _(ctx, g):
 
 
 def amax(input, dim=(), keepdim=False):
-    dims = reduce_dims(None if dim == () else dim, input.dim())
+    dims = extreme_dims("amax", input, dim)
     return _amax(input, dims=dims, keepdim=keepdim, largest=True)
 
 
 def amin(input, dim=(), keepdim=False):
-    dims = reduce_dims(None if dim == () else dim, input.dim())
+    dims = extreme_dims("amin", input, dim)
     return _amax(input, dims=dims, keepdim=keepdim, largest=False)
+
+
+def extreme_dims(name, input, dim, wrapped_in_message=False):
+    """The dims a max/min-like reduction runs over, refused as PyTorch
+    refuses them: an extreme of no elements has no value."""
+    if dim is None or dim == ():
+        if input.numel() == 0:
+            raise RuntimeError(
+                f"{name}(): Expected reduction dim to be specified for "
+                "input.numel() == 0. Specify the reduction dim with the "
+                "'dim' argument.")
+        return tuple(range(input.dim()))
+    dims = reduce_dims(dim, input.dim())
+    for given in (dim if isinstance(dim, (tuple, list)) else (dim,)):
+        d = wrap_dim(given, input.dim())
+        if input.dim() and input._shape[d] == 0:
+            shown = d if wrapped_in_message else given
+            raise IndexError(f"{name}(): Expected reduction dim {shown} to "
+                             "have non-zero size.")
+    return dims
 
 
 MinMax = collections.namedtuple("return_types", ["values", "indices"])
 
 
 def _arg_extreme(input, dim, keepdim, largest):
+    name = "argmax" if largest else "argmin"
+    if dim is None and input.numel() == 0:
+        raise IndexError(f"{name}(): Expected reduction dim to be specified "
+                         "for input.numel() == 0.")
+    if dim is not None:
+        extreme_dims(name, input, dim, wrapped_in_message=True)
     arr = input._value()
     if not isinstance(arr, np.ndarray):
         return _arg_extreme_device(arr, dim, keepdim, largest)
     fn = np.argmax if largest else np.argmin
     if dim is None:
-        if arr.size == 0:
-            raise RuntimeError("argmax(): Expected reduction dim to be "
-                               "specified for input.numel() == 0.")
         idx = np.asarray(fn(arr.reshape(-1)), dtype=np.int64)
         if keepdim:
             idx = idx.reshape((1,) * arr.ndim)
@@ -193,9 +225,6 @@ def _arg_extreme(input, dim, keepdim, largest):
 def _arg_extreme_device(arr, dim, keepdim, largest):
     from .cuda.reduce import arg_extreme
     if dim is None:
-        if arr.size == 0:
-            raise RuntimeError("argmax(): Expected reduction dim to be "
-                               "specified for input.numel() == 0.")
         idx = arg_extreme(arr, None, largest)
         return Tensor._make(idx.reshape((1,) * arr.ndim) if keepdim else idx)
     if not arr.ndim:
@@ -221,10 +250,12 @@ def _max_min(input, dim, keepdim, other, largest):
     if other is not None:
         return pw.maximum(input, other) if largest else \
             pw.minimum(input, other)
+    name = "max" if largest else "min"
     if dim is None:
-        return _amax(input, dims=tuple(range(input.dim())), keepdim=False,
-                     largest=largest)
+        return _amax(input, dims=extreme_dims(name, input, None),
+                     keepdim=False, largest=largest)
     from .index import take_along_dim
+    extreme_dims(name, input, dim, wrapped_in_message=True)
     d = wrap_dim(dim, input.dim())
     indices = _arg_extreme(input, d, True, largest)
     values = take_along_dim(input, indices, d)
@@ -250,6 +281,7 @@ def _correction(unbiased, correction):
     return 1 if unbiased else 0
 
 
+@float16_in_float32()
 def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     if isinstance(dim, bool):
         unbiased, dim = dim, None
@@ -260,6 +292,7 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return sum(centered * centered, dims, keepdim=keepdim) / denominator
 
 
+@float16_in_float32()
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return pw.sqrt(var(input, dim, unbiased, keepdim,
                        correction=correction))
@@ -282,7 +315,7 @@ def std_mean(input, dim=None, unbiased=None, keepdim=False, *,
 @op("norm", save=("x", "out"), node_name="NormBackward1")
 def _norm(ctx, x, p, dims, keepdim):
     ctx.input_shape, ctx.dims = x.shape, dims
-    a = np.abs(x)
+    a = np.abs(x).astype(wide(x.dtype), copy=False)
     if p == float("inf"):
         r = np.max(a, axis=dims, keepdims=keepdim)
     elif p == 0:
@@ -291,7 +324,7 @@ def _norm(ctx, x, p, dims, keepdim):
         r = np.sqrt(np.sum(a * a, axis=dims, keepdims=keepdim))
     else:
         r = np.sum(a ** p, axis=dims, keepdims=keepdim) ** (1.0 / p)
-    return np.asarray(r, dtype=x.dtype)
+    return dtypes.cast_array(np.asarray(r), x.dtype, copy=False)
 
 
 @_norm.backward
@@ -327,6 +360,9 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
 
 def logsumexp(input, dim, keepdim=False):
     dims = reduce_dims(dim, input.dim())
+    if 0 in [input._shape[d] for d in dims]:
+        # The sum of no terms is 0: -inf, with no maximum to shift by.
+        return pw.log(sum(pw.exp(input), dims, keepdim=keepdim))
     with_max = amax(input, dims, keepdim=True).detach()
     with_max = pw.where(pw.abs(with_max) == float("inf"), 0.0, with_max) \
         if input.dtype.is_floating_point else with_max

@@ -97,6 +97,10 @@ class PointwiseSpec:
         self._inline = None
         self.cuda = None
         self.keep_dtype_inputs = ()
+        # Inputs that, as single values, join float16 arithmetic in
+        # float32 instead of being rounded to float16 first (PyTorch's
+        # mul and div do this).
+        self.opmath_inputs = ()
         self.no_grad_inputs = ()
         if name in OP_TABLE:
             raise ValueError(f"op {name!r} registered twice")
@@ -162,6 +166,10 @@ class GradSpec:
         self.version = op_spec.version
         self.keep_dtype_inputs = op_spec.keep_dtype_inputs
         self._inline = None
+
+    @property
+    def opmath_inputs(self):
+        return self.op_spec.opmath_inputs
 
     def inline(self, args, dtype_name):
         if self._inline is None:

@@ -273,8 +273,8 @@ def _cast(ctx, x, dtype, device=None):
     ctx.input_dtype = x.dtype
     ctx.input_device = device_of(x)
     if device is None or device == ctx.input_device:
-        return x.astype(dtype.np)
-    return to_device(x, device).astype(dtype.np, copy=False)
+        return dtypes.cast_array(x, dtype.np)
+    return dtypes.cast_array(to_device(x, device), dtype.np, copy=False)
 
 
 @_cast.backward

@@ -2,18 +2,22 @@
 backward written in differentiable ops."""
 import numpy as np
 
+from ..dtypes import cast_array
 from ._dims import wrap_dim
-from .reduce import sum as _sum
+from .reduce import sum as _sum, wide
 from . import pointwise as pw
 from .registry import op
 
 
 @op("softmax", save=("out",))
 def _softmax(ctx, x, dim):
-    shifted = x - np.max(x, axis=dim, keepdims=True)
+    if x.size == 0:
+        return np.empty_like(x)
+    shifted = x.astype(wide(x.dtype), copy=False)
+    shifted = shifted - np.max(shifted, axis=dim, keepdims=True)
     np.exp(shifted, out=shifted)
     shifted /= np.sum(shifted, axis=dim, keepdims=True)
-    return shifted
+    return cast_array(shifted, x.dtype, copy=False)
 
 
 @_softmax.backward
@@ -25,9 +29,12 @@ def _(ctx, g):
 
 @op("log_softmax", save=("out",))
 def _log_softmax(ctx, x, dim):
-    shifted = x - np.max(x, axis=dim, keepdims=True)
+    if x.size == 0:
+        return np.empty_like(x)
+    shifted = x.astype(wide(x.dtype), copy=False)
+    shifted = shifted - np.max(shifted, axis=dim, keepdims=True)
     shifted -= np.log(np.sum(np.exp(shifted), axis=dim, keepdims=True))
-    return shifted
+    return cast_array(shifted, x.dtype, copy=False)
 
 
 @_log_softmax.backward

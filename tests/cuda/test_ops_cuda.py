@@ -89,3 +89,38 @@ def test_pointwise_gradcheck_on_device(info):
     assert ng.autograd.gradcheck(_call(info), tensors)
     if info.gradgrad:
         assert ng.autograd.gradgradcheck(_call(info), tensors)
+
+
+@pytest.mark.parametrize("name", ["relu", "abs", "floor", "ceil", "trunc"])
+def test_special_values_match_cpu(name):
+    x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 0.5, -0.5, 1.5, -1.5,
+                  1e30], np.float32)
+    cpu = getattr(ng, name)(ng.tensor(x)).numpy()
+    gpu = getattr(ng, name)(ng.tensor(x, device="cuda")).cpu().numpy()
+    np.testing.assert_array_equal(gpu, cpu)
+    assert (np.signbit(gpu) == np.signbit(cpu))[~np.isnan(cpu)].all()
+
+
+def test_integer_quotients_match_cpu():
+    a = np.array([7, -7, 7, -7, 2 ** 40 + 3])
+    b = np.array([2, 2, -2, -2, 5])
+    for divide in (lambda x, y: x // y, lambda x, y: x % y,
+                   lambda x, y: ng.div(x, y, rounding_mode="trunc")):
+        cpu = divide(ng.tensor(a), ng.tensor(b))
+        gpu = divide(ng.tensor(a, device="cuda"), ng.tensor(b, device="cuda"))
+        assert gpu.dtype == ng.int64
+        assert gpu.cpu().tolist() == cpu.tolist()
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        ng.tensor(a, device="cuda") // ng.zeros(5, dtype=ng.int64,
+                                                device="cuda")
+
+
+def test_reductions_over_empty_dims():
+    y = ng.zeros(0, 3, device="cuda")
+    z = ng.zeros(3, 0, device="cuda")
+    assert y.amax(1).shape == (0,) and y.argmax(1).shape == (0,)
+    assert ng.softmax(z, 1).shape == (3, 0)
+    assert ng.logsumexp(y, 0).cpu().tolist() == [-np.inf] * 3
+    with pytest.raises(IndexError, match=r"max\(\): Expected reduction dim "
+                       "1 to have non-zero size"):
+        z.max(1)

@@ -182,3 +182,22 @@ def test_undecodable_kernel_file_is_rewritten(tmp_path):
     for _ in range(2):
         again = _run(tmp_path)
         assert again.returncode == 0, again.stderr
+
+
+def test_kernel_names_follow_the_inlined_maths(tmp_path, monkeypatch):
+    # Numba's cache only checks a kernel file's own stamp; the maths it
+    # inlines (m.floor, m.exp...) lives in other files.  After an upgrade
+    # that changes them, the old compiled kernels must not be found.
+    for relative in cache._INLINED_SOURCES:
+        assert os.path.exists(os.path.join(os.path.dirname(ng.__file__),
+                                           relative))
+    maths = tmp_path / "kernel_math.py"
+    maths.write_text("def floor(x): return x\n")
+    monkeypatch.setattr(cache, "_INLINED_SOURCES", (str(maths),))
+    monkeypatch.setattr(cache, "_abi_stamp", [])
+    before = cache.named_text("def kernel(): pass\n")
+    maths.write_text("def floor(x): return x - x % 1\n")
+    monkeypatch.setattr(cache, "_abi_stamp", [])
+    after = cache.named_text("def kernel(): pass\n")
+    assert before[0] != after[0]
+    assert before[1].endswith("def kernel(): pass\n")

@@ -100,6 +100,14 @@ NOT_DIFFERENTIABLE = {
     "eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal,
     "gt": np.greater, "ge": np.greater_equal, "isnan": np.isnan,
 }
+# Integer-only quotients (ops.arith routes integer //, % and
+# div(rounding_mode=) here), against NumPy's exact integer maths.
+INTEGRAL = {
+    "floor_divide_integral": np.floor_divide,
+    "remainder_integral": np.remainder,
+    "trunc_divide_integral": lambda a, b: np.sign(a) * np.sign(b)
+    * (np.abs(a) // np.abs(b)),
+}
 LOGICAL = {
     "logical_and": np.logical_and, "logical_or": np.logical_or,
     "logical_xor": np.logical_xor, "logical_not": np.logical_not,

@@ -8,7 +8,7 @@ import numgrad as ng
 from numgrad.ops import pointwise as pw
 from numgrad.ops.registry import OP_TABLE
 
-from .opinfo import LOGICAL, NOT_DIFFERENTIABLE, POINTWISE
+from .opinfo import INTEGRAL, LOGICAL, NOT_DIFFERENTIABLE, POINTWISE
 
 IDS = [info.name for info in POINTWISE]
 
@@ -86,6 +86,20 @@ def test_comparisons(name):
     ref = NOT_DIFFERENTIABLE[name](a) if name == "isnan" else \
         NOT_DIFFERENTIABLE[name](a, b)
     np.testing.assert_array_equal(out.numpy(), ref)
+
+
+@pytest.mark.parametrize("name", sorted(INTEGRAL))
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8])
+def test_integral(name, dtype):
+    signed = np.dtype(dtype).kind == "i"
+    a = np.array([7, -7, 7, -7, 0, 2 ** 20 + 1] if signed
+                 else [7, 200, 0, 255], dtype)
+    b = np.array([2, 2, -2, -2, 3, 1] if signed else [2, 3, 5, 1], dtype)
+    out = getattr(pw, name)(ng.tensor(a), ng.tensor(b))
+    assert out.dtype == ng.tensor(a).dtype and not out.requires_grad
+    np.testing.assert_array_equal(out.numpy(), INTEGRAL[name](a, b))
+    with pytest.raises(RuntimeError, match="floating point"):
+        getattr(pw, name)(ng.tensor(a.astype(np.float32)), ng.tensor(b))
 
 
 @pytest.mark.parametrize("name", sorted(LOGICAL))
@@ -194,6 +208,6 @@ def test_broadcast_error_names_both_sizes():
 
 def test_every_pointwise_op_has_a_test_entry():
     tested = {i.name for i in POINTWISE} | set(NOT_DIFFERENTIABLE) | \
-        set(LOGICAL) | {"where"}
+        set(LOGICAL) | set(INTEGRAL) | {"where"}
     pointwise_ops = {n for n, s in OP_TABLE.items() if s.kind == "pointwise"}
     assert pointwise_ops - tested == set()

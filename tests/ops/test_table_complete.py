@@ -2,7 +2,7 @@
 import numgrad  # noqa: F401  (registers every op)
 from numgrad.ops.registry import OP_TABLE, validate
 
-from .opinfo import LOGICAL, NOT_DIFFERENTIABLE, POINTWISE
+from .opinfo import INTEGRAL, LOGICAL, NOT_DIFFERENTIABLE, POINTWISE
 
 # Structured ops -> the test module that checks values, gradients and
 # second-order gradients (the backward-of-backward ops are exercised by the
@@ -29,7 +29,7 @@ def test_every_op_is_complete():
 
 def test_every_op_has_a_test_entry():
     tested = ({i.name for i in POINTWISE} | set(NOT_DIFFERENTIABLE)
-              | set(LOGICAL) | {"where"})
+              | set(LOGICAL) | set(INTEGRAL) | {"where"})
     for names in STRUCTURED.values():
         tested |= set(names)
     assert sorted(set(OP_TABLE) - tested) == []

@@ -4,7 +4,12 @@ over libdevice's math (which is fast on the GPU; the CPU needs its own
 vectorisable versions, the GPU does not)."""
 import math
 
+import numpy as np
+
 from .launch import device_function
+
+
+INTEGRAL = 4503599627370496.0  # 2**52
 
 
 @device_function
@@ -29,7 +34,8 @@ def sqrt(x):
 
 @device_function
 def abs(x):
-    return x if x >= 0 else -x
+    # x * x makes both zeros +0.0 and keeps NaN (x if x >= 0 keeps -0.0).
+    return -x if x < 0 else (x if x > 0 else x * x)
 
 
 @device_function
@@ -48,12 +54,21 @@ def pow(a, b):
 
 @device_function
 def floor(x):
+    # math.floor returns an integer: NaN and inf have none, and the zero
+    # it gives for -0.0 loses the sign.  Past 2**52 every float is
+    # already integral.
+    if x == 0 or not -INTEGRAL < x < INTEGRAL:
+        return x
     return math.floor(x)
 
 
 @device_function
 def ceil(x):
-    return math.ceil(x)
+    if x == 0 or not -INTEGRAL < x < INTEGRAL:
+        return x
+    c = math.ceil(x)
+    # (-1, 0) rounds up to -0.0, as in IEEE (and PyTorch).
+    return c if c != 0 else x * 0
 
 
 @device_function
@@ -113,3 +128,21 @@ def cos(x):
 def softplus(x):
     return (x if x > 0 else 0) + math.log1p(math.exp(-(x if x >= 0
                                                        else -x)))
+
+
+# float16 storage: the GPU holds float16 natively, so unlike the CPU's
+# (bit recipes on uint16 views) these are plain conversions; the
+# arithmetic between them is float32, as on the CPU.
+@device_function
+def half_load(x):
+    return np.float32(x)
+
+
+@device_function
+def half_store(x):
+    return np.float16(x)
+
+
+@device_function
+def half_round(x):
+    return np.float32(np.float16(x))

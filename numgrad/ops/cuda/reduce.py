@@ -484,9 +484,6 @@ def prod(ctx, x, dims, keepdim):
 @twin("amax")
 def amax(ctx, x, dims, keepdim, largest):
     ctx.input_shape, ctx.dims = x.shape, dims
-    if x.size == 0:
-        raise RuntimeError("max(): Expected reduction dim to be specified "
-                           "for input.numel() == 0.")
     out = reduce(x, dims, x.dtype, MAX if largest else MIN)
     return _keep(out, x.shape, dims, keepdim)
 
@@ -516,8 +513,6 @@ def arg_extreme(x, dim, largest):
     out = DeviceArray.empty(x.shape[:dim] + x.shape[dim + 1:], np.int64)
     if out.size == 0:
         return out
-    if x.shape[dim] == 0:
-        raise ValueError("attempt to get argmax of an empty sequence")
     view = rows_view(x, dim)
     outer, length, inner = view.shape
     out2 = out.reshape(outer, inner)
