@@ -12,7 +12,7 @@ from .creation import (tensor, as_tensor, from_numpy, zeros, ones,  # noqa
                        empty, full, zeros_like, ones_like, empty_like,
                        full_like, rand, randn, randint, rand_like,
                        randn_like, randint_like, randperm, arange, linspace,
-                       logspace, eye, normal, nonzero, tril, triu)
+                       logspace, eye, normal, nonzero)
 from .random import manual_seed, seed, initial_seed  # noqa: F401
 from .random import get_rng_state, set_rng_state  # noqa: F401
 from ._format import set_printoptions, get_printoptions  # noqa: F401
@@ -41,7 +41,7 @@ from .ops.shape import cat as concat, cat as concatenate  # noqa: F401
 from .ops.shape import transpose as swapaxes  # noqa: F401
 from .ops.index import gather, index_select, take_along_dim  # noqa
 from .ops.index import masked_fill  # noqa: F401
-from .ops.linalg import matmul, mm, bmm, mv, dot, outer, addmm  # noqa
+from .ops.linalg import matmul, mm, bmm, mv, dot, outer, addmm, tril, triu  # noqa
 from . import autograd, cuda, fusion  # noqa: F401
 from .serialization import load, save  # noqa: F401
 

@@ -1,5 +1,7 @@
-"""Process-wide settings read once from the environment."""
+"""Process-wide settings read once from the environment, and the
+thread-local modes every layer reads."""
 import os
+import threading
 
 
 def _flag(name, default):
@@ -29,3 +31,12 @@ def _choose_threading_layer():
 
 
 _choose_threading_layer()
+
+
+class _GradState(threading.local):
+    """Grad mode, per thread (numgrad.autograd.grad_mode switches it)."""
+    enabled = True
+    inference = False
+
+
+grad_state = _GradState()

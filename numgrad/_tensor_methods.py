@@ -4,10 +4,14 @@ import numbers
 
 import numpy as np
 
+from . import dtypes
+from ._format import format_tensor
+from .autograd import backward as _backward, hooks_api
+from .creation import _to_array, empty, full, ones, tensor, zeros
 from .ops import arith, index, inplace, linalg, reduce, shape, softmax
 from .ops.pool import torch_type_name
 from .ops import pointwise as pw
-from .tensor import Tensor
+from .tensor import Tensor, _init
 
 
 def _operand(other):
@@ -133,8 +137,65 @@ PROPERTIES = {
 }
 
 
+# ---- construction, autograd entry points and conversions -------------
+def _construct(self, data=None, *, dtype=None, requires_grad=False):
+    _init(self, _to_array([] if data is None else data,
+                          dtype or dtypes.get_default_dtype()))
+    if requires_grad:
+        self.requires_grad_(True)
+
+
+def _backward_method(self, gradient=None, retain_graph=None,
+                     create_graph=False, inputs=None):
+    _backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+
+def _type(self, dtype=None):
+    if dtype is None:
+        return "numgrad." + {"float32": "FloatTensor",
+                             "float64": "DoubleTensor",
+                             "int64": "LongTensor"}.get(
+            self._dtype.name, self._dtype.name)
+    return shape.to(self, dtypes.as_dtype(dtype))
+
+
+def _cast_to(dtype):
+    return lambda self: shape.to(self, dtype)
+
+
+def _like(factory):
+    """``new_zeros`` and friends: a factory with ``self``'s dtype and
+    device unless given."""
+    def make(self, *args, dtype=None, device=None, **kwargs):
+        return factory(*args, dtype=dtype or self._dtype,
+                       device=device or self._device, **kwargs)
+    return make
+
+
+CORE = {
+    "__init__": _construct,
+    "__repr__": format_tensor, "__str__": format_tensor,
+    "backward": _backward_method,
+    "retain_grad": hooks_api.retain_grad,
+    "register_hook": hooks_api.register_tensor_hook,
+    "register_post_accumulate_grad_hook":
+    hooks_api.register_post_accumulate_grad_hook,
+    "to": shape.to, "type": _type,
+    "float": _cast_to(dtypes.float32), "double": _cast_to(dtypes.float64),
+    "half": _cast_to(dtypes.float16), "long": _cast_to(dtypes.int64),
+    "int": _cast_to(dtypes.int32), "bool": _cast_to(dtypes.bool_),
+    "cpu": lambda self: self if self._device.type == "cpu"
+    else shape.to(self, "cpu"),
+    "cuda": lambda self, device=None: shape.to(
+        self, "cuda" if device is None else device),
+    "new_tensor": _like(tensor), "new_zeros": _like(zeros),
+    "new_ones": _like(ones), "new_full": _like(full),
+    "new_empty": _like(empty),
+}
+
+
 def install():
-    for name, fn in {**OPERATORS, **METHODS}.items():
+    for name, fn in {**CORE, **OPERATORS, **METHODS}.items():
         setattr(Tensor, name, fn)
     for name in inplace.__all__:
         setattr(Tensor, name, getattr(inplace, name))

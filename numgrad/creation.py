@@ -290,17 +290,3 @@ def nonzero(input, *, as_tuple=False):
                      for i in idx)
     return _finish(np.stack(idx, axis=1).astype(np.int64), False,
                    input.device)
-
-
-def tril(input, diagonal=0):
-    mask = _finish(np.tril(np.ones(input._shape[-2:], bool), diagonal),
-                   False, input.device)
-    from .ops.arith import where
-    return where(mask, input, 0)
-
-
-def triu(input, diagonal=0):
-    mask = _finish(np.triu(np.ones(input._shape[-2:], bool), diagonal),
-                   False, input.device)
-    from .ops.arith import where
-    return where(mask, input, 0)

@@ -1,13 +1,15 @@
 """Tensor: a NumPy array (or a pending fused value) plus autograd state.
 
-Math methods are one-line calls into ``numgrad.ops``; nothing here
-computes."""
+The data and autograd state only: every method that computes, records
+or converts is installed from above (``numgrad._tensor_methods``), so
+this module imports nothing but the fusion recorder (to run a pending
+value) and the backends."""
 import warnings
 
 import numpy as np
 
 from . import dtypes
-from .autograd import grad_mode
+from ._config import grad_state
 from .backends import CPU
 
 
@@ -36,14 +38,6 @@ class Tensor:
                  "_grad_accumulator", "_dtype", "_shape", "_is_inference",
                  "_device",
                  "__weakref__", "__dict__")
-
-    def __init__(self, data=None, *, dtype=None, requires_grad=False):
-        from .creation import _to_array
-        array = _to_array([] if data is None else data,
-                          dtype or dtypes.get_default_dtype())
-        _init(self, array)
-        if requires_grad:
-            self.requires_grad_(True)
 
     # ---- construction helpers -------------------------------------
     @classmethod
@@ -244,23 +238,6 @@ class Tensor:
         self._requires_grad = False
         return self
 
-    def retain_grad(self):
-        from .autograd import hooks_api
-        hooks_api.retain_grad(self)
-
-    def register_hook(self, hook):
-        from .autograd import hooks_api
-        return hooks_api.register_tensor_hook(self, hook)
-
-    def register_post_accumulate_grad_hook(self, hook):
-        from .autograd import hooks_api
-        return hooks_api.register_post_accumulate_grad_hook(self, hook)
-
-    def backward(self, gradient=None, retain_graph=None, create_graph=False,
-                 inputs=None):
-        from .autograd import backward
-        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
-
     # ---- conversion ----------------------------------------------------
     def _host(self):
         """The values as a NumPy array (a copy for a CUDA tensor)."""
@@ -325,12 +302,6 @@ class Tensor:
                             "be converted to an index")
         return int(self.item())
 
-    def __repr__(self):
-        from ._format import format_tensor
-        return format_tensor(self)
-
-    __str__ = __repr__
-
     def __format__(self, spec):
         if self.dim() == 0:
             return self.item().__format__(spec)
@@ -361,70 +332,6 @@ class Tensor:
         t.__dict__.update({k: v for k, v in self.__dict__.items()})
         memo[id(self)] = t
         return t
-
-    # ---- dtype and device moves --------------------------------------
-    def to(self, *args, **kwargs):
-        from .ops.shape import to
-        return to(self, *args, **kwargs)
-
-    def type(self, dtype=None):
-        if dtype is None:
-            return "numgrad." + {"float32": "FloatTensor",
-                                 "float64": "DoubleTensor",
-                                 "int64": "LongTensor"}.get(
-                self._dtype.name, self._dtype.name)
-        return self.to(dtypes.as_dtype(dtype))
-
-    def float(self):
-        return self.to(dtypes.float32)
-
-    def double(self):
-        return self.to(dtypes.float64)
-
-    def half(self):
-        return self.to(dtypes.float16)
-
-    def long(self):
-        return self.to(dtypes.int64)
-
-    def int(self):
-        return self.to(dtypes.int32)
-
-    def bool(self):
-        return self.to(dtypes.bool_)
-
-    def cpu(self):
-        return self if self._device.type == "cpu" else self.to("cpu")
-
-    def cuda(self, device=None):
-        return self.to("cuda" if device is None else device)
-
-    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
-        from .creation import tensor
-        return tensor(data, dtype=dtype or self._dtype,
-                      device=device or self._device,
-                      requires_grad=requires_grad)
-
-    def new_zeros(self, *size, dtype=None, device=None):
-        from .creation import zeros
-        return zeros(*size, dtype=dtype or self._dtype,
-                     device=device or self._device)
-
-    def new_ones(self, *size, dtype=None, device=None):
-        from .creation import ones
-        return ones(*size, dtype=dtype or self._dtype,
-                    device=device or self._device)
-
-    def new_full(self, size, fill_value, dtype=None, device=None):
-        from .creation import full
-        return full(size, fill_value, dtype=dtype or self._dtype,
-                    device=device or self._device)
-
-    def new_empty(self, *size, dtype=None, device=None):
-        from .creation import empty
-        return empty(*size, dtype=dtype or self._dtype,
-                     device=device or self._device)
-
 
 class Size(tuple):
     def __repr__(self):
@@ -462,7 +369,7 @@ def _init_autograd(t):
     t._retains_grad = False
     t._post_accumulate_grad_hooks = None
     t._grad_accumulator = None
-    t._is_inference = grad_mode.state.inference
+    t._is_inference = grad_state.inference
 
 
 def _rebuild(array, requires_grad, device="cpu"):

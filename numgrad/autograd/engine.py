@@ -9,7 +9,7 @@ import numpy as np
 
 from ..backends import copy_into
 from . import grad_mode
-from .node import AccumulateGrad
+from .node import AccumulateGrad, edge
 
 
 def _collect(root_nodes):
@@ -44,11 +44,10 @@ def _needed(targets, parents):
 
 
 def _sum_to(grad, meta):
-    # Imports stay inside the rare branches: this runs for every edge.
     shape, dtype = meta
     if grad._shape != shape:
-        from ..ops.shape import sum_to_size
-        grad = sum_to_size(grad, shape)
+        # The Tensor method: autograd sits below the op table.
+        grad = grad.sum_to_size(shape)
     if grad._dtype is not dtype:
         grad = grad.to(dtype)
     return grad
@@ -117,7 +116,6 @@ def _adoptable(grad):
 def run_backward(roots, root_grads, retain_graph, create_graph,
                  inputs=None, accumulate=True):
     """Returns the gradients of ``inputs`` when ``accumulate`` is False."""
-    from ..ops.apply import edge
     root_edges = [edge(r) for r in roots]
     root_nodes = list({n: None for n, _ in root_edges if n is not None})
     dependencies, parents = _collect(root_nodes)

@@ -3,7 +3,7 @@
 import weakref
 
 from . import grad_mode
-from .node import Node, SavedTensor
+from .node import Node, SavedTensor, edge
 
 
 class FunctionCtx:
@@ -84,7 +84,6 @@ class Function(metaclass=FunctionMeta):
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        from ..ops.apply import edge
         from ..tensor import Tensor
         ctx = FunctionCtx()
         tensor_args = [a if isinstance(a, Tensor) else None for a in args]

@@ -1,15 +1,8 @@
 """Thread-local grad mode: no_grad, enable_grad, set_grad_enabled,
 inference_mode. Each works as a context manager and as a decorator."""
 import functools
-import threading
 
-
-class _GradState(threading.local):
-    enabled = True
-    inference = False
-
-
-state = _GradState()
+from .._config import grad_state as state
 
 
 def is_grad_enabled():

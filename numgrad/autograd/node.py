@@ -2,6 +2,7 @@
 import itertools
 import weakref
 
+from ..tensor import Tensor
 from .saved_hooks import current_hooks
 
 ERR_BACKWARD_TWICE = (
@@ -164,3 +165,21 @@ class AccumulateGrad(Node):
 
     def name(self):
         return "AccumulateGrad"
+
+
+def edge(t):
+    """The (node, output_nr) through which gradient reaches ``t``."""
+    if t is None or not isinstance(t, Tensor) or not t._requires_grad:
+        return (None, 0)
+    if t.grad_fn is not None:
+        return (t.grad_fn, t._output_nr)
+    return (grad_accumulator(t), 0)
+
+
+def grad_accumulator(t):
+    ref = t._grad_accumulator
+    acc = ref() if ref is not None else None
+    if acc is None:
+        acc = AccumulateGrad(t)
+        t._grad_accumulator = weakref.ref(acc)
+    return acc

@@ -32,7 +32,6 @@ import numpy as np
 
 from .. import _config
 from ..backends import shares_memory
-from ..tensor import Tensor
 from .chain import ArrayLeaf, Expr
 from .executor import run, run_single, run_total
 
@@ -114,7 +113,9 @@ def set_min_elements(count):
     MIN_ELEMENTS = int(count)
 
 
-def emit(expr):
+def emit(expr, tensor_type):
+    """A tensor of ``tensor_type`` holding ``expr``: computed now, or
+    pending (the caller passes the type: fusion sits below the Tensor)."""
     if (not _config.fusion_enabled or expr.size < MIN_ELEMENTS
             or expr.depth > MAX_DEPTH or _shared and _reads_shared(expr)):
         if expr.depth == 1:
@@ -122,8 +123,8 @@ def emit(expr):
         else:
             with _lock:
                 expr.value = run([expr])[0]
-        return Tensor._make(expr.value)
-    t = Tensor._make_lazy(expr)
+        return tensor_type._make(expr.value)
+    t = tensor_type._make_lazy(expr)
     with _lock:
         track(t)
         _live_exprs.add(expr)

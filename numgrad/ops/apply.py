@@ -8,7 +8,7 @@ import weakref
 from .. import dtypes
 from ..backends import shares_memory
 from ..autograd import grad_mode
-from ..autograd.node import (ERR_BACKWARD_TWICE, AccumulateGrad, Node,
+from ..autograd.node import (ERR_BACKWARD_TWICE, AccumulateGrad, Node, edge,
                              SavedTensor)
 from ..fusion import recorder
 from ..fusion.chain import ArrayLeaf, Expr
@@ -16,24 +16,6 @@ from ..tensor import Tensor
 
 
 # ---- shared helpers ---------------------------------------------------
-def edge(t):
-    """The (node, output_nr) through which gradient reaches ``t``."""
-    if t is None or not isinstance(t, Tensor) or not t._requires_grad:
-        return (None, 0)
-    if t.grad_fn is not None:
-        return (t.grad_fn, t._output_nr)
-    return (grad_accumulator(t), 0)
-
-
-def grad_accumulator(t):
-    ref = t._grad_accumulator
-    acc = ref() if ref is not None else None
-    if acc is None:
-        acc = AccumulateGrad(t)
-        t._grad_accumulator = weakref.ref(acc)
-    return acc
-
-
 def broadcast_shapes(*shapes):
     ndim = max(len(s) for s in shapes)
     result = []
@@ -169,7 +151,7 @@ def apply_pointwise(spec, operands):
         size *= d
     expr = Expr(spec, args, out_dtype, compute, shape, size, depth + 1,
                 device)
-    out = recorder.emit(expr)
+    out = recorder.emit(expr, Tensor)
     if wants_grad and spec.differentiable and grad_mode.state.enabled:
         _attach_pointwise_node(spec, operands, out)
     return out
@@ -278,6 +260,8 @@ def apply_structured(spec, inputs, params):
     arrays = [None if t is None or lazy else t._value() for t in inputs]
     forward = spec.forward
     if device is not None and device.type == "cuda":
+        if spec.cuda is None:
+            from . import cuda  # noqa: F401  (the twins register on import)
         forward = spec.cuda
         if forward is None:
             raise NotImplementedError(

@@ -1,7 +1,9 @@
 """matmul in all of PyTorch's shape cases, through NumPy's BLAS."""
 import numpy as np
 
+from ..creation import _finish
 from ..dtypes import cast_array
+from .arith import where
 from .registry import op
 from .shape import reshape, sum_to_size, transpose, unsqueeze, squeeze
 
@@ -123,3 +125,15 @@ def linear(input, weight, bias=None):
 
 def einsum(equation, *operands):
     raise NotImplementedError("einsum is not implemented in numgrad yet")
+
+
+def tril(input, diagonal=0):
+    mask = _finish(np.tril(np.ones(input._shape[-2:], bool), diagonal),
+                   False, input.device)
+    return where(mask, input, 0)
+
+
+def triu(input, diagonal=0):
+    mask = _finish(np.triu(np.ones(input._shape[-2:], bool), diagonal),
+                   False, input.device)
+    return where(mask, input, 0)

@@ -43,8 +43,7 @@ def is_available():
 
 
 def require():
-    """Import the backend and register the ops' CUDA twins, or explain
-    what is missing."""
+    """Check the backend can run, or explain what is missing."""
     if not is_available():
         try:
             numba_cuda()
@@ -56,4 +55,3 @@ def require():
                       "'numgrad[cuda]'")
         raise RuntimeError(f"Found no NVIDIA driver on your system: "
                            f"{reason}.")
-    from ...ops import cuda as _twins  # noqa: F401  (registers the twins)

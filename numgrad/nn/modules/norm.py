@@ -2,7 +2,8 @@
 RMSNorm, InstanceNorm1d/2d."""
 import numbers
 
-from ... import creation, int64
+from ... import creation
+from ...dtypes import int64
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
