@@ -15,6 +15,7 @@ from .creation import (tensor, as_tensor, from_numpy, zeros, ones,  # noqa
                        logspace, eye, normal, nonzero)
 from .random import manual_seed, seed, initial_seed  # noqa: F401
 from .random import get_rng_state, set_rng_state  # noqa: F401
+from .random import Generator, default_generator  # noqa: F401
 from ._format import set_printoptions, get_printoptions  # noqa: F401
 from .autograd import (no_grad, enable_grad, set_grad_enabled,  # noqa
                        inference_mode)

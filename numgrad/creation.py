@@ -3,8 +3,8 @@ arange, linspace, eye, rand, randn, randint and their *_like twins."""
 import numpy as np
 
 from . import dtypes
+from . import random as _random
 from .backends import filled, resolve, to_device
-from .random import generator
 from .tensor import Tensor
 
 
@@ -110,6 +110,16 @@ def _size(size):
     return tuple(int(s) for s in size)
 
 
+def _shape(dims, size, name):
+    """The shape of ``f(2, 3)``, ``f((2, 3))`` or ``f(size=(2, 3))``."""
+    if size is None:
+        return _size(dims)
+    if dims:
+        raise TypeError(f"{name}() got multiple values for argument "
+                        "'size'")
+    return _size((size,))
+
+
 def _finish(array, requires_grad, device=None):
     t = Tensor._make(to_device(array, resolve(device)))
     if requires_grad:
@@ -128,20 +138,22 @@ def _filled(shape, value, dtype, device, requires_grad):
     return t
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False, out=None):
-    return _filled(_size(size), 0, _float_dtype(dtype), device,
-                   requires_grad)
+def zeros(*dims, size=None, dtype=None, device=None, requires_grad=False,
+          out=None):
+    return _filled(_shape(dims, size, "zeros"), 0, _float_dtype(dtype),
+                   device, requires_grad)
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False, out=None):
-    return _filled(_size(size), 1, _float_dtype(dtype), device,
-                   requires_grad)
+def ones(*dims, size=None, dtype=None, device=None, requires_grad=False,
+         out=None):
+    return _filled(_shape(dims, size, "ones"), 1, _float_dtype(dtype),
+                   device, requires_grad)
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False,
+def empty(*dims, size=None, dtype=None, device=None, requires_grad=False,
           memory_format=None):
-    return _filled(_size(size), None, _float_dtype(dtype), device,
-                   requires_grad)
+    return _filled(_shape(dims, size, "empty"), None, _float_dtype(dtype),
+                   device, requires_grad)
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
@@ -182,17 +194,21 @@ def full_like(input, fill_value, *, dtype=None, device=None,
                    device or input.device, requires_grad)
 
 
-def rand_like(input, *, dtype=None, device=None, requires_grad=False):
+def rand_like(input, *, generator=None, dtype=None, device=None,
+              requires_grad=False):
     # Random numbers come from the host generator on every device, so a
     # seed gives the same values on the CPU and the GPU.
     d = _like(input, dtype)
-    return _finish(generator().random(input._shape).astype(d.np),
+    rng = _random.generator(generator)
+    return _finish(rng.random(input._shape).astype(d.np),
                    requires_grad, device or input.device)
 
 
-def randn_like(input, *, dtype=None, device=None, requires_grad=False):
+def randn_like(input, *, generator=None, dtype=None, device=None,
+               requires_grad=False):
     d = _like(input, dtype)
-    return _finish(generator().standard_normal(input._shape).astype(d.np),
+    rng = _random.generator(generator)
+    return _finish(rng.standard_normal(input._shape).astype(d.np),
                    requires_grad, device or input.device)
 
 
@@ -231,54 +247,79 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
                    requires_grad, device)
 
 
-def rand(*size, dtype=None, device=None, requires_grad=False,
-         generator_=None):
+def rand(*dims, size=None, generator=None, dtype=None, device=None,
+         requires_grad=False):
+    shape = _shape(dims, size, "rand")
     d = _float_dtype(dtype)
-    return _finish(generator().random(_size(size)).astype(d.np),
+    return _finish(_random.generator(generator).random(shape).astype(d.np),
                    requires_grad, device)
 
 
-def randn(*size, dtype=None, device=None, requires_grad=False):
-    d = _float_dtype(dtype)
-    return _finish(generator().standard_normal(_size(size)).astype(d.np),
-                   requires_grad, device)
+def randn(*dims, size=None, generator=None, dtype=None, device=None,
+          requires_grad=False):
+    shape = _shape(dims, size, "randn")
+    rng = _random.generator(generator)
+    return _finish(rng.standard_normal(shape).astype(
+        _float_dtype(dtype).np), requires_grad, device)
 
 
-def randint(low=0, high=None, size=None, *, dtype=None, device=None,
-            requires_grad=False):
+def _integers(rng, low, high, shape):
+    if low >= high:  # PyTorch checks even when nothing is drawn
+        raise RuntimeError("random_ expects 'from' to be less than 'to', "
+                           f"but got from={low} >= to={high}")
+    return rng.integers(low, high, shape)
+
+
+def randint(low=0, high=None, size=None, *, generator=None, dtype=None,
+            device=None, requires_grad=False):
+    if size is None and isinstance(high, (tuple, list)):
+        low, high, size = 0, low, high  # randint(high, size)
     if high is None:
         low, high = 0, low
     if size is None:
         raise TypeError("randint() missing required argument 'size'")
     d = dtypes.as_dtype(dtype) or dtypes.int64
-    return _finish(generator().integers(low, high, _size((size,) if
-                   isinstance(size, int) else (tuple(size),))).astype(d.np),
-                   requires_grad, device)
+    values = _integers(_random.generator(generator), low, high,
+                       _size((size,)))
+    return _finish(values.astype(d.np), requires_grad, device)
 
 
-def randint_like(input, low=0, high=None, *, dtype=None):
+def randint_like(input, low=0, high=None, *, generator=None, dtype=None):
     if high is None:
         low, high = 0, low
-    return _finish(generator().integers(low, high, input._shape).astype(
-        _like(input, dtype).np), False, input.device)
+    values = _integers(_random.generator(generator), low, high,
+                       input._shape)
+    return _finish(values.astype(_like(input, dtype).np), False,
+                   input.device)
 
 
-def randperm(n, *, dtype=None, device=None, requires_grad=False):
+def randperm(n, *, generator=None, dtype=None, device=None,
+             requires_grad=False):
+    (n,) = _size((n,))
     d = dtypes.as_dtype(dtype) or dtypes.int64
-    return _finish(generator().permutation(n).astype(d.np), requires_grad,
-                   device)
+    rng = _random.generator(generator)
+    return _finish(rng.permutation(n).astype(d.np), requires_grad, device)
 
 
-def normal(mean, std, size=None):
+def normal(mean, std=1.0, size=None, *, generator=None, dtype=None,
+           device=None, requires_grad=False):
+    rng = _random.generator(generator)
     if isinstance(mean, Tensor) or isinstance(std, Tensor):
         shape = np.broadcast_shapes(getattr(mean, "_shape", ()),
                                     getattr(std, "_shape", ()))
         like = mean if isinstance(mean, Tensor) else std
-        noise = _finish(generator().standard_normal(shape).astype(
-            like.dtype.np), False, like.device)
+        noise = _finish(rng.standard_normal(shape).astype(like.dtype.np),
+                        False, like.device)
         return mean + std * noise
-    return _finish(generator().normal(mean, std, _size(size)).astype(
-        np.float32), False)
+    if size is None:
+        raise TypeError("normal() missing required argument 'size' (mean "
+                        "and std are both numbers)")
+    if not std >= 0.0:
+        raise RuntimeError("normal expects std >= 0.0, but found std "
+                           f"{std:g}")
+    values = rng.normal(mean, std, _size((size,)))
+    return _finish(values.astype(_float_dtype(dtype).np), requires_grad,
+                   device)
 
 
 def nonzero(input, *, as_tuple=False):

@@ -1,4 +1,5 @@
-"""numgrad.utils.data: datasets, samplers, collation and DataLoader."""
+"""numgrad.utils.data: datasets, samplers, collation and DataLoader (its
+layout, laziness and errors against PyTorch: tests/utils/)."""
 import collections
 
 import numpy as np
@@ -88,10 +89,15 @@ def test_random_split_lengths_and_fractions():
 
 def test_random_split_reproducible():
     first = random_split(range(20), [10, 10],
-                         generator=np.random.default_rng(7))
+                         generator=numgrad.Generator().manual_seed(7))
     second = random_split(range(20), [10, 10],
-                          generator=np.random.default_rng(7))
+                          generator=numgrad.Generator().manual_seed(7))
     assert first[0].indices == second[0].indices
+    # NumPy generators are still taken as they are.
+    numpy_split = random_split(range(20), [10, 10],
+                               generator=np.random.default_rng(7))
+    assert numpy_split[0].indices == random_split(
+        range(20), [10, 10], generator=np.random.default_rng(7))[0].indices
     numgrad.manual_seed(3)
     a = random_split(range(20), [5, 15])[0].indices
     numgrad.manual_seed(3)
@@ -107,7 +113,10 @@ def test_samplers():
     assert sorted(order) == list(range(6))
     numgrad.manual_seed(0)
     assert list(RandomSampler(range(6))) == order
-    assert order == numgrad.random.manual_seed(0).permutation(6).tolist()
+    seeded = list(RandomSampler(range(6),
+                                generator=numgrad.Generator().manual_seed(0)))
+    assert seeded == numgrad.randperm(
+        6, generator=numgrad.Generator().manual_seed(0)).tolist()
 
     with_replacement = list(RandomSampler(range(3), replacement=True,
                                           num_samples=20))
@@ -260,7 +269,7 @@ def test_dataloader_shuffle():
     # So does an explicit generator.
     runs = [np.concatenate([b[1].numpy() for b in DataLoader(
         ds, batch_size=8, shuffle=True,
-        generator=np.random.default_rng(5))]) for _ in range(2)]
+        generator=numgrad.Generator().manual_seed(5))]) for _ in range(2)]
     assert runs[0].tolist() == runs[1].tolist()
 
 
