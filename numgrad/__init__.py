@@ -45,8 +45,20 @@ from .ops.index import masked_fill  # noqa: F401
 from .ops.linalg import matmul, mm, bmm, mv, dot, outer, addmm, tril, triu  # noqa
 from . import autograd, cuda, fusion  # noqa: F401
 from .serialization import load, save  # noqa: F401
+from . import accelerator, backends  # noqa: F401
+from ._info import finfo, iinfo  # noqa: F401
+from ._settings import (set_float32_matmul_precision,  # noqa: F401
+                        get_float32_matmul_precision,
+                        use_deterministic_algorithms,
+                        are_deterministic_algorithms_enabled,
+                        is_deterministic_algorithms_warn_only_enabled,
+                        set_deterministic_debug_mode,
+                        get_deterministic_debug_mode, set_num_threads,
+                        get_num_threads)
+from ._backend_flags import install as _install_backend_flags
 
 _install()
+_install_backend_flags(backends)  # backends.cudnn, .mps, .cuda.matmul
 
 multiply, subtract, divide, negative = mul, sub, div, neg
 half, double, short, long = float16, float64, int16, int64
@@ -80,12 +92,17 @@ def detach(input):
     return input.detach()
 
 
-_LAZY_SUBMODULES = ("nn", "optim", "models", "utils")
+_LAZY_SUBMODULES = ("nn", "optim", "models", "utils", "compiler", "jit",
+                    "onnx", "distributed")
 
 
 def __getattr__(name):
-    # nn, optim and models load on first use, keeping `import numgrad` fast.
+    # These load on first use, keeping `import numgrad` fast: nn and what
+    # builds on it (models, compile, jit) would add tens of milliseconds.
     if name in _LAZY_SUBMODULES:
         import importlib
         return importlib.import_module(f"{__name__}.{name}")
+    if name == "compile":
+        from .compiler import compile
+        return compile
     raise AttributeError(f"module 'numgrad' has no attribute {name!r}")
