@@ -221,3 +221,13 @@ def test_factory_signature_errors_as_torch(torch, call):
     # PyTorch lists its overloads in these messages; the type is the same.
     _raises_like(lambda: call(numgrad), lambda: call(torch),
                  same_message=False)
+
+
+def test_nn_init_takes_a_generator():
+    import numgrad.nn as nn
+    a, b = numgrad.empty(3, 4), numgrad.empty(3, 4)
+    nn.init.uniform_(a, generator=numgrad.Generator().manual_seed(7))
+    nn.init.uniform_(b, generator=numgrad.Generator().manual_seed(7))
+    assert a.tolist() == b.tolist()
+    nn.init.normal_(a, generator=numgrad.Generator().manual_seed(8))
+    assert a.tolist() != b.tolist()

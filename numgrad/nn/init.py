@@ -6,16 +6,12 @@ import warnings
 import numpy as np
 
 from ..autograd import grad_mode
-from ..random import generator as _global_generator
+from ..random import generator as _rng
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_",
            "constant_", "ones_", "zeros_", "eye_", "dirac_",
            "xavier_uniform_", "xavier_normal_", "kaiming_uniform_",
            "kaiming_normal_", "orthogonal_", "sparse_"]
-
-
-def _rng(generator):
-    return _global_generator() if generator is None else generator
 
 
 def _write(tensor, values):
