@@ -131,16 +131,8 @@ def collate(batch, *, collate_fn_map=None):
         return collate(samples, collate_fn_map=collate_fn_map)
 
     if isinstance(elem, collections.abc.Mapping):
-        try:
-            if isinstance(elem, collections.abc.MutableMapping):
-                clone = copy.copy(elem)
-                clone.update({key: each([d[key] for d in batch])
-                              for key in elem})
-                return clone
-            return elem_type({key: each([d[key] for d in batch])
-                              for key in elem})
-        except TypeError:
-            return {key: each([d[key] for d in batch]) for key in elem}
+        return _like_mapping(elem, {key: each([d[key] for d in batch])
+                                    for key in elem})
     if isinstance(elem, tuple) and hasattr(elem, "_fields"):
         return elem_type(*(each(samples) for samples in zip(*batch)))
     if isinstance(elem, collections.abc.Sequence):
@@ -149,19 +141,38 @@ def collate(batch, *, collate_fn_map=None):
         if not all(len(e) == elem_size for e in it):
             raise RuntimeError(
                 "each element in list of batch should be of equal size")
-        transposed = list(zip(*batch))
-        if isinstance(elem, tuple):
-            return [each(samples) for samples in transposed]
-        try:
-            if isinstance(elem, collections.abc.MutableSequence):
-                clone = copy.copy(elem)
-                for i, samples in enumerate(transposed):
-                    clone[i] = each(samples)
-                return clone
-            return elem_type([each(samples) for samples in transposed])
-        except TypeError:
-            return [each(samples) for samples in transposed]
+        items = [each(samples) for samples in zip(*batch)]
+        return items if isinstance(elem, tuple) else _like_sequence(elem,
+                                                                    items)
     raise TypeError(default_collate_err_msg_format.format(elem_type))
+
+
+def _like_mapping(original, values):
+    """``values`` in a mapping of ``original``'s type (a copy, when it is
+    mutable, so extra state comes along); a dict when the type cannot be
+    built from one."""
+    try:
+        if isinstance(original, collections.abc.MutableMapping):
+            clone = copy.copy(original)
+            clone.update(values)
+            return clone
+        return type(original)(values)
+    except TypeError:
+        return values
+
+
+def _like_sequence(original, items):
+    """``items`` in a sequence of ``original``'s type, as
+    ``_like_mapping``; a list when the type cannot be built."""
+    try:
+        if isinstance(original, collections.abc.MutableSequence):
+            clone = copy.copy(original)
+            for i, item in enumerate(items):
+                clone[i] = item
+            return clone
+        return type(original)(items)
+    except TypeError:
+        return items
 
 
 def default_collate(batch):
@@ -187,29 +198,13 @@ def default_convert(data):
     if isinstance(data, (np.bool_, np.number)):
         return _tensor_from_array(np.asarray(data))
     if isinstance(data, collections.abc.Mapping):
-        try:
-            if isinstance(data, collections.abc.MutableMapping):
-                clone = copy.copy(data)
-                clone.update({key: default_convert(data[key])
-                              for key in data})
-                return clone
-            return elem_type({key: default_convert(data[key])
-                              for key in data})
-        except TypeError:
-            return {key: default_convert(data[key]) for key in data}
+        return _like_mapping(data, {key: default_convert(data[key])
+                                    for key in data})
     if isinstance(data, tuple) and hasattr(data, "_fields"):
         return elem_type(*(default_convert(d) for d in data))
     if isinstance(data, tuple):
         return [default_convert(d) for d in data]
     if isinstance(data, collections.abc.Sequence) and not isinstance(
             data, (str, bytes)):
-        try:
-            if isinstance(data, collections.abc.MutableSequence):
-                clone = copy.copy(data)
-                for i, d in enumerate(data):
-                    clone[i] = default_convert(d)
-                return clone
-            return elem_type([default_convert(d) for d in data])
-        except TypeError:
-            return [default_convert(d) for d in data]
+        return _like_sequence(data, [default_convert(d) for d in data])
     return data
