@@ -13,6 +13,7 @@ write: the configured one if it passes that check, else a private one in
 the temporary directory, else none (kernels then compile in memory).  One
 lock serialises lookups and imports, so threads never see a half-imported
 kernel module."""
+import functools
 import hashlib
 import importlib.util
 import os
@@ -36,7 +37,6 @@ KERNEL_ABI = "5"
 # bytes are part of every kernel's name, so a change makes new files.
 _INLINED_SOURCES = ("ops/kernel_math.py", "ops/scalar_math.py",
                     "backends/cuda/device_math.py")
-_abi_stamp = []
 _PREFIX = "numgrad_kernel_"
 _OWN_FILE = re.compile(_PREFIX + r"[0-9a-f]{20}(\.py|\..*\.tmp)$")
 _memory = {}
@@ -197,15 +197,14 @@ def _entry(module, name, text):
     return module.kernel, parallel, name, text
 
 
+@functools.cache
 def _inlined_digest():
-    if not _abi_stamp:
-        package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        digest = hashlib.sha1()
-        for relative in _INLINED_SOURCES:
-            with open(os.path.join(package, relative), "rb") as f:
-                digest.update(f.read())
-        _abi_stamp.append(digest.hexdigest()[:16])
-    return _abi_stamp[0]
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    digest = hashlib.sha1()
+    for relative in _INLINED_SOURCES:
+        with open(os.path.join(package, relative), "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()[:16]
 
 
 def named_text(source):

@@ -70,11 +70,11 @@ def true_divide(input, other):
 def div(input, other, *, rounding_mode=None):
     if rounding_mode is None:
         return pw.div(input, other)
-    if rounding_mode in ("floor", "trunc") and _integral(input, other):
-        _refuse_bool(f"div_{rounding_mode}", input, other)
-        refuse_zero_divisor(other)
-        return (pw.floor_divide_integral if rounding_mode == "floor"
-                else pw.trunc_divide_integral)(input, other)
+    if rounding_mode in _INTEGER_QUOTIENTS:
+        exact = _integer_arithmetic(*_INTEGER_QUOTIENTS[rounding_mode],
+                                    input, other)
+        if exact is not None:
+            return exact
     if rounding_mode == "trunc" and isinstance(other, Tensor) \
             and other.numel() > 1:
         # PyTorch's float16 kernel truncates the float16 quotient here;
@@ -97,8 +97,7 @@ def _rounded_quotient(input, other, rounding_mode):
     else:
         raise ValueError("div expected rounding_mode to be one of None, "
                          f"'trunc', or 'floor' but found '{rounding_mode}'")
-    result = dtypes.result_type(input, other)
-    return q if result.is_floating_point else q.to(result)
+    return q
 
 
 def floor_divide(input, other):
@@ -106,11 +105,9 @@ def floor_divide(input, other):
 
 
 def remainder(input, other):
-    if _integral(input, other):
-        _refuse_bool("remainder", input, other)
-        refuse_zero_divisor(other)
-        return pw.remainder_integral(input, other)
-    return _float_remainder(input, other)
+    exact = _integer_arithmetic("remainder", pw.remainder_integral, input,
+                                other)
+    return exact if exact is not None else _float_remainder(input, other)
 
 
 @float16_in_float32("other")
@@ -118,25 +115,26 @@ def _float_remainder(input, other):
     return input - floor_divide(input, other) * other
 
 
-def _integral(*operands):
-    return not dtypes.result_type(*operands).is_floating_point
+_INTEGER_QUOTIENTS = {"floor": ("div_floor", pw.floor_divide_integral),
+                      "trunc": ("div_trunc", pw.trunc_divide_integral)}
 
 
-def _refuse_bool(kernel, *operands):
-    if dtypes.result_type(*operands) is dtypes.bool_:
+def _integer_arithmetic(kernel, integral_op, input, other):
+    """``integral_op`` when the operands are integers (None otherwise):
+    a float quotient is wrong past 2**24.  Integer division by zero has
+    no value: PyTorch raises (on the CPU) rather than return garbage, and
+    so does numgrad on every device; bool has no such kernel there."""
+    result = dtypes.result_type(input, other)
+    if result.is_floating_point:
+        return None
+    if result is dtypes.bool_:
         raise NotImplementedError(f'"{kernel}_cpu" not implemented for '
                                   "'Bool'")
-
-
-def refuse_zero_divisor(divisor):
-    """Integer division by zero has no value: PyTorch raises (on the CPU)
-    rather than return garbage, and so does numgrad on every device."""
-    if isinstance(divisor, Tensor):
-        zero = bool((divisor == 0).any())
-    else:
-        zero = divisor == 0
+    zero = (bool((other == 0).any()) if isinstance(other, Tensor)
+            else other == 0)
     if zero:
         raise RuntimeError("ZeroDivisionError")
+    return integral_op(input, other)
 
 
 def clamp(input, min=None, max=None):
